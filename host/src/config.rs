@@ -1,0 +1,250 @@
+//! The configuration file (TOML). Every section and key is optional; the defaults run
+//! on one machine. Provider blocks take common keys plus the component's own settings.
+
+use crate::runtime::Limits;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Provider instances by id: `[providers.github]`, `[providers.corp-keycloak]`.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The public URL clients and upstreams reach authhost at (behind a proxy, the
+    /// proxy's). Defaults to `http://<listen>`.
+    pub base_url: Option<String>,
+    /// Folder for the database, keys and the compiled-component cache.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_url: None,
+            data_dir: PathBuf::from("authhost-data"),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn base_url(&self) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Every `*.wasm` here is loaded at start, beside the bundled providers.
+    pub providers_dir: Option<PathBuf>,
+    /// Cache compiled components under `<data_dir>/component-cache`.
+    pub compile_cache: bool,
+    /// Provider calls that may run at once.
+    pub max_concurrent_calls: u32,
+    /// The most memory any provider instance may be given (MiB).
+    pub max_memory_mib: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            providers_dir: None,
+            compile_cache: true,
+            max_concurrent_calls: 256,
+            max_memory_mib: 256,
+        }
+    }
+}
+
+/// One `[providers.<id>]` block.
+#[derive(Debug, Default, Deserialize)]
+pub struct ProviderConfig {
+    /// The component's id (`oidc`, `github`, ...); defaults to the block's name.
+    pub component: Option<String>,
+    #[serde(default)]
+    pub client_id: String,
+    /// The upstream client secret, inline. Prefer `client_secret_env` or `_file`.
+    pub client_secret: Option<String>,
+    /// Name of an environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// A file holding the client secret (trailing newline ignored).
+    pub client_secret_file: Option<PathBuf>,
+    /// Upstream scopes; the component's defaults when absent.
+    pub scopes: Option<Vec<String>>,
+    /// Hosts the component may call; by default the hosts of its URL settings.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Refuse to start unless the component's sha256 is this.
+    pub sha256: Option<String>,
+    pub max_memory_mib: Option<usize>,
+    pub cpu_time_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub http_timeout_ms: Option<u64>,
+    pub max_response_kib: Option<usize>,
+    pub max_http_requests: Option<u32>,
+    /// Everything else: the component's own settings (`issuer`, `base_url`, ...).
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+impl Config {
+    /// Read and parse a config file; errors name the file, line and key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+impl ProviderConfig {
+    /// The client secret from whichever key holds it. Errors name the key, never the value.
+    pub fn client_secret(&self) -> Result<Option<Secret>, String> {
+        let given = [
+            self.client_secret.is_some(),
+            self.client_secret_env.is_some(),
+            self.client_secret_file.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(
+                "set only one of `client_secret`, `client_secret_env`, `client_secret_file`".into(),
+            );
+        }
+        if let Some(secret) = &self.client_secret {
+            return Ok(Some(Secret::new(secret.clone())));
+        }
+        if let Some(var) = &self.client_secret_env {
+            return match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
+                _ => Err(format!(
+                    "key `client_secret_env`: environment variable `{var}` is not set"
+                )),
+            };
+        }
+        if let Some(path) = &self.client_secret_file {
+            return match std::fs::read_to_string(path) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim_end().to_string()))),
+                Ok(_) => Err(format!(
+                    "key `client_secret_file`: {} is empty",
+                    path.display()
+                )),
+                Err(e) => Err(format!(
+                    "key `client_secret_file`: cannot read {}: {e}",
+                    path.display()
+                )),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Settings as strings: lists become comma-separated, other values their text.
+    pub fn settings(&self) -> Result<BTreeMap<String, String>, String> {
+        self.settings
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                        value.to_string()
+                    }
+                    toml::Value::Array(items) => items
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    _ => {
+                        return Err(format!(
+                            "key `{key}` must be a string, number, boolean or list"
+                        ));
+                    }
+                };
+                Ok((key.clone(), text))
+            })
+            .collect()
+    }
+
+    /// The limits with this block's overrides.
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(mib) = self.max_memory_mib {
+            limits.memory_bytes = mib << 20;
+        }
+        if let Some(ms) = self.cpu_time_ms {
+            limits.cpu_time = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.timeout_ms {
+            limits.call_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.http_timeout_ms {
+            limits.http_timeout = Duration::from_millis(ms);
+        }
+        if let Some(kib) = self.max_response_kib {
+            limits.max_response_bytes = kib << 10;
+        }
+        if let Some(n) = self.max_http_requests {
+            limits.max_http_requests = n;
+        }
+        limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_block_splits_common_keys_from_settings() {
+        let config = Config::from_toml(
+            r#"
+            [providers.corp]
+            component = "oidc"
+            client_id = "authhost"
+            client_secret_env = "AUTHHOST_TEST_UNSET_VAR"
+            issuer = "https://id.example.com/realms/corp"
+            use_userinfo = false
+            cpu_time_ms = 50
+            "#,
+        )
+        .unwrap();
+        let corp = &config.providers["corp"];
+        assert_eq!(corp.component.as_deref(), Some("oidc"));
+        let settings = corp.settings().unwrap();
+        assert_eq!(settings["issuer"], "https://id.example.com/realms/corp");
+        assert_eq!(settings["use_userinfo"], "false");
+        assert_eq!(corp.limits().cpu_time, Duration::from_millis(50));
+        let err = corp.client_secret().unwrap_err();
+        assert!(err.contains("client_secret_env") && err.contains("AUTHHOST_TEST_UNSET_VAR"));
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_named() {
+        let err = Config::from_toml("[server]\nlisten_addr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+}

@@ -1,0 +1,247 @@
+//! A configured provider: a component plus one operator's settings, credentials,
+//! allowed hosts and limits. Several instances may share one component.
+
+use super::bindings::{
+    AuthorizeRequest, Claims, CodeExchange, ProviderConfig, SettingKind, TokenKind, TokenSet,
+};
+use super::call::{self, CallFuture, CallState};
+use super::error::CallError;
+use super::kv::KvCache;
+use super::outbound::ClientCredentials;
+use super::sandbox::{AllowList, Limits};
+use super::{Provider, ProviderComponent, Runtime, Sandbox};
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use url::Url;
+use wasmtime::Store;
+
+/// What the operator configured for one provider instance.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceSpec {
+    /// The instance id (the config table's name), e.g. `corp-keycloak`.
+    pub id: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    /// authhost's callback URL registered at the upstream.
+    pub redirect_uri: String,
+    /// Scopes to request upstream; the component's defaults when `None`.
+    pub scopes: Option<Vec<String>>,
+    /// Provider-specific settings.
+    pub settings: BTreeMap<String, String>,
+    /// Hosts the component may call; derived from its URL settings when `None`.
+    pub allowed_hosts: Option<Vec<String>>,
+    pub limits: Limits,
+}
+
+/// A provider ready to serve calls.
+pub struct ProviderInstance {
+    pub id: String,
+    pub component: Arc<ProviderComponent>,
+    runtime: Arc<Runtime>,
+    sandbox: Arc<Sandbox>,
+    config: ProviderConfig,
+}
+
+impl std::fmt::Debug for ProviderInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderInstance")
+            .field("id", &self.id)
+            .field("component", &self.component.info.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderInstance {
+    /// Check `spec` against what the component declares. Every problem is reported,
+    /// each naming the key.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        component: Arc<ProviderComponent>,
+        spec: InstanceSpec,
+    ) -> Result<ProviderInstance, Vec<String>> {
+        let info = &component.info;
+        let mut problems = Vec::new();
+        let mut settings = BTreeMap::new();
+        for key in spec.settings.keys() {
+            if !info.settings.iter().any(|s| &s.name == key) {
+                let known: Vec<&str> = info.settings.iter().map(|s| s.name.as_str()).collect();
+                problems.push(format!(
+                    "unknown key `{key}`; the {} component accepts: {}",
+                    info.id,
+                    if known.is_empty() {
+                        "no settings".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+        }
+        let mut derived_hosts = Vec::new();
+        for declared in &info.settings {
+            let value = spec
+                .settings
+                .get(&declared.name)
+                .cloned()
+                .or_else(|| declared.default_value.clone());
+            let Some(value) = value else {
+                if declared.required {
+                    problems.push(format!(
+                        "missing key `{}`: {}",
+                        declared.name, declared.description
+                    ));
+                }
+                continue;
+            };
+            match declared.kind {
+                SettingKind::Url => match Url::parse(&value) {
+                    Ok(url) => derived_hosts.extend(AllowList::entry_for(&url)),
+                    Err(e) => problems.push(format!(
+                        "key `{}` must be an absolute URL: `{value}` ({e})",
+                        declared.name
+                    )),
+                },
+                SettingKind::Boolean if !matches!(value.as_str(), "true" | "false") => problems
+                    .push(format!(
+                        "key `{}` must be true or false, not `{value}`",
+                        declared.name
+                    )),
+                _ => {}
+            }
+            settings.insert(declared.name.clone(), value);
+        }
+        if spec.client_id.is_empty() {
+            problems.push("missing key `client_id`".into());
+        }
+        if spec.limits.memory_bytes > runtime.max_memory_bytes() {
+            problems.push(format!(
+                "key `max_memory_mib` is above the runtime's maximum of {} MiB",
+                runtime.max_memory_bytes() >> 20
+            ));
+        }
+        let allowed = match &spec.allowed_hosts {
+            Some(hosts) => AllowList::parse(hosts),
+            None => AllowList::parse(&derived_hosts),
+        };
+        let allowed = allowed.unwrap_or_else(|e| {
+            problems.push(e);
+            AllowList::default()
+        });
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let config = ProviderConfig {
+            client_id: spec.client_id.clone(),
+            redirect_uri: spec.redirect_uri.clone(),
+            scopes: spec.scopes.unwrap_or_else(|| info.default_scopes.clone()),
+            settings: settings.into_iter().collect(),
+            has_client_secret: spec.client_secret.is_some(),
+        };
+        let sandbox = Arc::new(Sandbox {
+            name: spec.id.clone(),
+            allowed,
+            limits: spec.limits,
+            credentials: ClientCredentials {
+                client_id: spec.client_id,
+                client_secret: spec.client_secret,
+            },
+            cache: KvCache::default(),
+        });
+        Ok(ProviderInstance {
+            id: spec.id,
+            component,
+            runtime,
+            sandbox,
+            config,
+        })
+    }
+
+    /// The hosts this instance may call, as written entries.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.sandbox.allowed.describe()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.sandbox.limits
+    }
+
+    /// The scopes requested upstream.
+    pub fn scopes(&self) -> &[String] {
+        &self.config.scopes
+    }
+
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        body: impl for<'a> FnOnce(&'a Provider, &'a mut Store<CallState>) -> CallFuture<'a, T>,
+    ) -> Result<T, CallError> {
+        call::run(
+            &self.runtime,
+            &self.component.pre,
+            &self.sandbox,
+            operation,
+            body,
+        )
+        .await
+    }
+
+    pub async fn authorize_url(&self, request: AuthorizeRequest) -> Result<String, CallError> {
+        let config = self.config.clone();
+        self.call("authorize-url", move |p, s| {
+            Box::pin(async move {
+                p.authhost_provider_oauth_provider()
+                    .call_authorize_url(s, &config, &request)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn exchange_code(&self, exchange: CodeExchange) -> Result<TokenSet, CallError> {
+        let config = self.config.clone();
+        self.call("exchange-code", move |p, s| {
+            Box::pin(async move {
+                p.authhost_provider_oauth_provider()
+                    .call_exchange_code(s, &config, &exchange)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: String) -> Result<TokenSet, CallError> {
+        let config = self.config.clone();
+        self.call("refresh", move |p, s| {
+            Box::pin(async move {
+                p.authhost_provider_oauth_provider()
+                    .call_refresh(s, &config, &refresh_token)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn user_claims(&self, tokens: TokenSet) -> Result<Claims, CallError> {
+        let config = self.config.clone();
+        self.call("user-claims", move |p, s| {
+            Box::pin(async move {
+                p.authhost_provider_oauth_provider()
+                    .call_user_claims(s, &config, &tokens)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn revoke(&self, token: String, kind: TokenKind) -> Result<(), CallError> {
+        let config = self.config.clone();
+        self.call("revoke", move |p, s| {
+            Box::pin(async move {
+                p.authhost_provider_oauth_provider()
+                    .call_revoke(s, &config, &token, kind)
+                    .await
+            })
+        })
+        .await
+    }
+}

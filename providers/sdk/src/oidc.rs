@@ -1,0 +1,260 @@
+//! OpenID Connect pieces shared by OIDC-based providers: discovery, ID token checks,
+//! and mapping standard claims to [`Claims`].
+
+use crate::{Claims, ProviderError, cache, http};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// How long a discovery document is reused before it is fetched again.
+const DISCOVERY_TTL_SECONDS: u32 = 3600;
+
+/// The parts of an OpenID Provider's metadata providers use.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Discovery {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+}
+
+impl Discovery {
+    /// The well-known discovery URL for an issuer.
+    pub fn url_for(issuer: &str) -> String {
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        )
+    }
+
+    /// Fetch (or reuse from the instance cache) the discovery document at `url`.
+    /// `expected_issuer` must match the document's `issuer` (OIDC Discovery 4.3).
+    pub fn fetch(url: &str, expected_issuer: &str) -> Result<Discovery, ProviderError> {
+        let key = format!("discovery:{url}");
+        if let Some(doc) = cache::get(&key).and_then(|s| serde_json::from_str(s.as_str()).ok()) {
+            return Ok(doc);
+        }
+        let value = http::get_json(url, None)?;
+        let doc: Discovery = serde_json::from_value(value.clone()).map_err(|e| {
+            ProviderError::UpstreamError(format!("{url} is not an OpenID discovery document: {e}"))
+        })?;
+        if doc.issuer.trim_end_matches('/') != expected_issuer.trim_end_matches('/') {
+            return Err(ProviderError::InvalidConfig(format!(
+                "issuer mismatch: configured `{expected_issuer}`, discovery says `{}`",
+                doc.issuer
+            )));
+        }
+        cache::set(&key, &value.to_string(), DISCOVERY_TTL_SECONDS);
+        Ok(doc)
+    }
+}
+
+/// The payload of a JWT, without checking its signature.
+///
+/// Only for ID tokens received directly from the token endpoint over TLS, where OIDC
+/// Core 3.1.3.7 lets the client rely on TLS instead of the signature.
+pub fn jwt_payload(token: &str) -> Result<Map<String, Value>, ProviderError> {
+    let bad = |why: &str| ProviderError::UpstreamError(format!("malformed ID token: {why}"));
+    let payload = token.split('.').nth(1).ok_or_else(|| bad("not a JWT"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| bad("payload is not base64url"))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(bad("payload is not a JSON object")),
+    }
+}
+
+/// Check an ID token's issuer, audience, nonce and expiry; return its claims.
+pub fn check_id_token(
+    token: &str,
+    issuer: &str,
+    client_id: &str,
+    nonce: Option<&str>,
+) -> Result<Map<String, Value>, ProviderError> {
+    let claims = jwt_payload(token)?;
+    let reject = |why: String| ProviderError::InvalidGrant(format!("ID token rejected: {why}"));
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(reject(format!("issuer `{iss}` is not `{issuer}`")));
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == client_id,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(reject(format!("audience does not include `{client_id}`")));
+    }
+    if let Some(expected) = nonce {
+        if claims.get("nonce").and_then(Value::as_str) != Some(expected) {
+            return Err(reject("nonce does not match".into()));
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // Allow some clock skew between the upstream and this machine.
+    if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
+        if exp + 300 < now {
+            return Err(reject("expired".into()));
+        }
+    }
+    Ok(claims)
+}
+
+/// Names of the claims that carry groups and roles, which differ per upstream.
+pub struct ClaimNames<'a> {
+    pub groups: &'a str,
+    pub roles: &'a str,
+}
+
+impl Default for ClaimNames<'_> {
+    fn default() -> Self {
+        ClaimNames {
+            groups: "groups",
+            roles: "roles",
+        }
+    }
+}
+
+/// Map standard OIDC claims (`sub`, `preferred_username`, `email`, ...) to [`Claims`].
+/// Everything not mapped goes into `extra-json`.
+pub fn map_claims(
+    claims: &Map<String, Value>,
+    names: &ClaimNames,
+) -> Result<Claims, ProviderError> {
+    let text = |key: &str| claims.get(key).and_then(Value::as_str).map(String::from);
+    let subject = text("sub")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ProviderError::UpstreamError("the user has no `sub` claim".into()))?;
+    let email_verified = match claims.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    };
+    const MAPPED: &[&str] = &[
+        "sub",
+        "preferred_username",
+        "email",
+        "email_verified",
+        "name",
+    ];
+    let extra: Map<String, Value> = claims
+        .iter()
+        .filter(|(k, _)| !MAPPED.contains(&k.as_str()) && *k != names.groups && *k != names.roles)
+        .filter(|(k, _)| !JWT_HOUSEKEEPING.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(Claims {
+        subject,
+        username: text("preferred_username"),
+        email: text("email"),
+        email_verified,
+        name: text("name"),
+        groups: string_list(claim_path(claims, names.groups)),
+        roles: string_list(claim_path(claims, names.roles)),
+        extra_json: Value::Object(extra).to_string(),
+    })
+}
+
+/// Token bookkeeping claims that say nothing about the user.
+const JWT_HOUSEKEEPING: &[&str] = &[
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "nonce",
+    "at_hash",
+    "c_hash",
+    "auth_time",
+    "azp",
+    "sid",
+    "jti",
+    "typ",
+    "acr",
+    "amr",
+    "s_hash",
+];
+
+/// A claim by dotted path, e.g. `realm_access.roles`.
+pub fn claim_path<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.get(part)?;
+    }
+    Some(value)
+}
+
+/// A list of strings from an array, or from a single string (space or comma separated).
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        Some(Value::String(s)) => s
+            .split([',', ' '])
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn jwt(payload: Value) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.sig",
+            b64.encode(r#"{"alg":"RS256"}"#),
+            b64.encode(payload.to_string())
+        )
+    }
+
+    #[test]
+    fn id_token_checks() {
+        let token = jwt(json!({"iss":"https://idp","aud":["app"],"nonce":"n1","sub":"u"}));
+        assert!(check_id_token(&token, "https://idp/", "app", Some("n1")).is_ok());
+        assert!(check_id_token(&token, "https://other", "app", Some("n1")).is_err());
+        assert!(check_id_token(&token, "https://idp", "other-app", Some("n1")).is_err());
+        assert!(check_id_token(&token, "https://idp", "app", Some("n2")).is_err());
+        let expired = jwt(json!({"iss":"https://idp","aud":"app","exp":1000}));
+        assert!(check_id_token(&expired, "https://idp", "app", None).is_err());
+    }
+
+    #[test]
+    fn claims_map_with_nested_roles() {
+        let claims = json!({"sub":"u1","email":"a@x","email_verified":"true","groups":"a,b",
+            "realm_access":{"roles":["admin"]},"exp":1,"tenant":"t"});
+        let mapped = map_claims(
+            claims.as_object().unwrap(),
+            &ClaimNames {
+                groups: "groups",
+                roles: "realm_access.roles",
+            },
+        )
+        .unwrap();
+        assert_eq!(mapped.subject, "u1");
+        assert!(mapped.email_verified);
+        assert_eq!(mapped.groups, vec!["a", "b"]);
+        assert_eq!(mapped.roles, vec!["admin"]);
+        assert_eq!(
+            mapped.extra_json,
+            r#"{"realm_access":{"roles":["admin"]},"tenant":"t"}"#
+        );
+    }
+}

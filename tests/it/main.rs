@@ -1,0 +1,6 @@
+//! One integration test binary: real components, real HTTP, a real OpenID provider.
+
+mod common;
+mod loading;
+mod oidc_provider;
+mod sandbox;
