@@ -19,6 +19,138 @@ pub struct Config {
     /// Provider instances by id: `[providers.github]`, `[providers.corp-keycloak]`.
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Protected MCP servers by name: `[mcp_servers.docs]`.
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, McpServerConfig>,
+    #[serde(default)]
+    pub tokens: TokenConfig,
+    #[serde(default)]
+    pub consent: ConsentConfig,
+    #[serde(default)]
+    pub registration: RegistrationConfig,
+    #[serde(default)]
+    pub client_metadata: ClientMetadataConfig,
+    /// Pre-registered clients: `[[clients]]`.
+    #[serde(default)]
+    pub clients: Vec<StaticClientConfig>,
+}
+
+/// An MCP server behind authhost.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// The path clients use at authhost, e.g. `/mcp`; the resource is `<base_url><path>`.
+    pub path: String,
+    /// The MCP server's own streamable-HTTP URL.
+    pub upstream: String,
+    /// The provider instance users sign in with; the only one when omitted.
+    pub provider: Option<String>,
+    /// Scopes a token needs for this server.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// A name for pages; defaults to the table name.
+    pub display_name: Option<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["mcp".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of authhost's access tokens (seconds), independent of the upstream's.
+    pub access_token_ttl: u64,
+    /// Lifetime of a refresh token (seconds); every use rotates it.
+    pub refresh_token_ttl: u64,
+    /// Lifetime of an authorization code (seconds).
+    pub authorization_code_ttl: u64,
+    /// How long a started authorization may take, consent and upstream login included.
+    pub authorization_request_ttl: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_ttl: 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            authorization_code_ttl: 60,
+            authorization_request_ttl: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentConfig {
+    /// Skip the consent page for a client this browser approved before. Off by default:
+    /// every authorization asks.
+    pub remember: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Dynamic client registration (RFC 7591) at `/register`.
+    pub enabled: bool,
+    /// Redirect URIs registration accepts, as glob patterns (`*` any run of characters).
+    pub allowed_redirect_uris: Vec<String>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            enabled: true,
+            allowed_redirect_uris: [
+                "http://localhost/*",
+                "http://localhost:*/*",
+                "http://127.0.0.1/*",
+                "http://127.0.0.1:*/*",
+                "http://[::1]/*",
+                "http://[::1]:*/*",
+                "cursor://*",
+                "vscode://*",
+                "vscode-insiders://*",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientMetadataConfig {
+    /// Accept URL client ids (client ID metadata documents).
+    pub enabled: bool,
+    /// Allow documents on private, loopback or link-local addresses (tests, labs).
+    pub allow_private_hosts: bool,
+    /// Largest document accepted (bytes).
+    pub max_bytes: usize,
+    /// Time limit of one fetch (milliseconds).
+    pub timeout_ms: u64,
+}
+
+impl Default for ClientMetadataConfig {
+    fn default() -> Self {
+        ClientMetadataConfig {
+            enabled: true,
+            allow_private_hosts: false,
+            max_bytes: 5 * 1024,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+/// A client known in advance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticClientConfig {
+    pub client_id: String,
+    pub name: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +163,8 @@ pub struct ServerConfig {
     pub base_url: Option<String>,
     /// Folder for the database, keys and the compiled-component cache.
     pub data_dir: PathBuf,
+    /// `sqlite://path` or `postgres://...`; defaults to `<data_dir>/authhost.db`.
+    pub database_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +173,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: None,
             data_dir: PathBuf::from("authhost-data"),
+            database_url: None,
         }
     }
 }
@@ -49,6 +184,12 @@ impl ServerConfig {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
         }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("authhost.db").display()))
     }
 }
 

@@ -4,12 +4,24 @@
 //! - [`runtime`]: the component host (engine, limits, outbound HTTP, compile cache).
 //! - [`registry`]: loading components (bundled and from a folder) and configured instances.
 //! - [`config`]: the TOML configuration.
+//! - [`oauth`]: the authorization server MCP clients talk to.
+//! - [`gateway`]: bearer validation and the streaming proxy to MCP servers.
+//! - [`store`]: SQLite / PostgreSQL state.
+//! - [`dev`]: the embedded default of `serve --dev`.
 
+pub mod clock;
 pub mod config;
+pub mod crypto;
+pub mod dev;
+pub mod gateway;
+pub mod oauth;
+pub mod pages;
 pub mod registry;
 pub mod runtime;
 pub mod secret;
 pub mod server;
+pub mod state;
+pub mod store;
 
 /// Where the build put the test-only components (`providers/testing/*`).
 #[doc(hidden)]

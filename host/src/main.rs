@@ -27,10 +27,23 @@ enum Command {
         /// Address to listen on (overrides `server.listen`).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// The embedded default: a development identity provider and a demo MCP server.
+        #[arg(long)]
+        dev: bool,
     },
+    /// Access token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Provider components and instances.
     #[command(subcommand)]
     Providers(ProvidersCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new signing key and make it the active one; older keys stay published
+    /// in the JWKS so tokens they signed keep validating.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -68,11 +81,20 @@ fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve { listen } => {
+            Command::Serve { listen, dev } => {
                 if let Some(listen) = listen {
                     config.server.listen = listen;
                 }
-                authhost::server::serve(config).await
+                authhost::server::serve(config, dev).await
+            }
+            Command::Keys(KeysCommand::Rotate) => {
+                let store = authhost::store::Store::connect(&config.server.database_url()).await?;
+                let sealer = authhost::crypto::Sealer::load_or_create(
+                    &config.server.data_dir.join("encryption.key"),
+                )?;
+                let kid = authhost::oauth::jwt::rotate(&store, &sealer).await?;
+                println!("new signing key {kid} is active");
+                Ok(())
             }
             Command::Providers(ProvidersCommand::List) => list(&config).await,
             Command::Providers(ProvidersCommand::Inspect { file }) => inspect(&config, &file).await,

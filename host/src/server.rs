@@ -1,14 +1,24 @@
-//! The HTTP server. For now it loads the providers and reports on them; the
-//! authorization server and the MCP gateway mount here.
+//! Assembling and running the server: state from config, routes, and the embedded
+//! default of `serve --dev`.
 
-use crate::config::Config;
+use crate::config::{Config, McpServerConfig, ProviderConfig};
+use crate::crypto::Sealer;
+use crate::dev;
+use crate::gateway;
+use crate::oauth::client_metadata::MetadataDocuments;
+use crate::oauth::clients::Clients;
+use crate::oauth::jwt::Signer;
+use crate::oauth::{authorize, callback, metadata, register, revoke, token};
 use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::state::{AppState, Resource};
+use crate::store::Store;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The component runtime's settings from the config file.
 pub fn runtime_config(config: &Config) -> RuntimeConfig {
@@ -22,15 +32,151 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
     }
 }
 
-pub fn app(registry: Arc<Registry>) -> Router {
-    Router::new()
+/// Everything the server needs, from the config: store, keys, providers, clients.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let issuer = config.server.base_url();
+    let store = Store::connect(&config.server.database_url()).await?;
+    let sealer = Arc::new(Sealer::load_or_create(
+        &config.server.data_dir.join("encryption.key"),
+    )?);
+    let signer = Arc::new(Signer::load(&store, &sealer, &issuer).await?);
+    let runtime = Runtime::new(runtime_config(&config))?;
+    let registry =
+        Arc::new(Registry::load(runtime, &config, config.runtime.providers_dir.as_deref()).await?);
+    let documents = config
+        .client_metadata
+        .enabled
+        .then(|| MetadataDocuments::new(config.client_metadata.clone()));
+    let clients = Arc::new(Clients::new(&config.clients, documents)?);
+    let resources = Arc::new(resources(&config, &issuer, &registry)?);
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    Ok(AppState {
+        config: Arc::new(config),
+        issuer,
+        store,
+        sealer,
+        signer,
+        registry,
+        clients,
+        resources,
+        http,
+    })
+}
+
+fn resources(config: &Config, issuer: &str, registry: &Registry) -> anyhow::Result<Vec<Resource>> {
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for (name, server) in &config.mcp_servers {
+        let key = |k: &str| format!("mcp_servers.{name}.{k}");
+        if !server.path.starts_with('/')
+            || server.path.starts_with("/.well-known")
+            || server.path.len() < 2
+        {
+            problems.push(format!(
+                "{}: `{}` must be a path such as /mcp",
+                key("path"),
+                server.path
+            ));
+        }
+        let upstream = match url::Url::parse(&server.upstream) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            _ => {
+                problems.push(format!(
+                    "{}: `{}` is not an http(s) URL",
+                    key("upstream"),
+                    server.upstream
+                ));
+                None
+            }
+        };
+        let provider = match &server.provider {
+            Some(p) => Some(p.clone()),
+            None if registry.instances.len() == 1 => registry.instances.keys().next().cloned(),
+            None => None,
+        };
+        let provider = match provider {
+            Some(p) if registry.instances.contains_key(&p) => Some(p),
+            Some(p) => {
+                problems.push(format!("{}: no provider instance `{p}`", key("provider")));
+                None
+            }
+            None => {
+                problems.push(format!(
+                    "{}: required when there is not exactly one provider",
+                    key("provider")
+                ));
+                None
+            }
+        };
+        if let (Some(upstream), Some(provider)) = (upstream, provider) {
+            let path = server.path.trim_end_matches('/').to_string();
+            out.push(Resource {
+                name: name.clone(),
+                display_name: server.display_name.clone().unwrap_or_else(|| name.clone()),
+                url: format!("{issuer}{path}"),
+                path,
+                upstream,
+                provider,
+                scopes: server.scopes.clone(),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+    }
+    Ok(out)
+}
+
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/providers", get(providers))
-        .with_state(registry)
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/{*issuer_path}",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource_root),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/{*path}",
+            get(metadata::protected_resource),
+        )
+        .route("/jwks.json", get(metadata::jwks))
+        .route("/register", post(register::register))
+        .route("/authorize", get(authorize::authorize_get))
+        .route("/authorize/consent", post(authorize::consent_post))
+        .route("/oauth/callback/{provider}", get(callback::callback))
+        .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(revoke::introspect));
+    for resource in state.resources.iter() {
+        let resource = resource.clone();
+        router = router.route(
+            &resource.path.clone(),
+            any(move |state: State<AppState>, request| {
+                gateway::handle(state, resource.clone(), request)
+            }),
+        );
+    }
+    router.with_state(state)
 }
 
 /// Loaded providers and instances, without secrets.
-async fn providers(State(registry): State<Arc<Registry>>) -> Json<Value> {
+async fn providers(State(state): State<AppState>) -> Json<Value> {
+    let registry = &state.registry;
     let components: Vec<Value> = registry
         .components
         .values()
@@ -49,13 +195,77 @@ async fn providers(State(registry): State<Arc<Registry>>) -> Json<Value> {
     Json(json!({ "components": components, "instances": instances }))
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = Runtime::new(runtime_config(&config))?;
-    let registry =
-        Registry::load(runtime, &config, config.runtime.providers_dir.as_deref()).await?;
-    let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
-    tracing::info!(url = %config.server.base_url(), "authhost listening");
-    axum::serve(listener, app(Arc::new(registry)))
+/// The embedded default: the dev identity provider (through the OIDC component) and the
+/// demo MCP server at `/mcp`, SQLite under the data folder.
+pub async fn dev_config(mut config: Config) -> anyhow::Result<(Config, Router)> {
+    let base_url = config.server.base_url();
+    let secret = crate::crypto::random_token();
+    let idp = dev::idp::DevIdp::new(&base_url, &secret);
+    let mut provider = ProviderConfig {
+        component: Some("oidc".into()),
+        client_id: dev::idp::CLIENT_ID.into(),
+        client_secret: Some(secret),
+        ..ProviderConfig::default()
+    };
+    provider.settings.insert(
+        "issuer".into(),
+        toml::Value::String(idp.issuer().to_string()),
+    );
+    config.providers.insert("dev".into(), provider);
+    let demo = dev::demo_mcp::start().await?;
+    config.mcp_servers.insert(
+        "demo".into(),
+        McpServerConfig {
+            path: "/mcp".into(),
+            upstream: demo,
+            provider: Some("dev".into()),
+            scopes: vec!["mcp".into()],
+            display_name: Some("the authhost demo MCP server".into()),
+        },
+    );
+    Ok((config, idp.router()))
+}
+
+pub async fn serve(config: Config, dev_mode: bool) -> anyhow::Result<()> {
+    let (config, extra) = if dev_mode {
+        let (config, idp) = dev_config(config).await?;
+        (config, Some(idp))
+    } else {
+        (config, None)
+    };
+    let listen = config.server.listen;
+    // Bind first: the dev IdP must answer discovery while providers load.
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {listen} (server.listen / --listen): {e}")
+    })?;
+    let state = build_state(config).await?;
+    let mut router = app(state.clone());
+    if let Some(idp) = extra {
+        router = router.merge(idp);
+    }
+    let purge_store = state.store.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = purge_store.purge_expired(crate::clock::now()).await {
+                tracing::warn!("purging expired records: {e}");
+            }
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+    });
+    for resource in state.resources.iter() {
+        tracing::info!(resource = resource.url, upstream = %resource.upstream, provider = resource.provider, "protecting MCP server");
+    }
+    println!("authhost is listening on {}", state.issuer);
+    for resource in state.resources.iter() {
+        println!(
+            "MCP server URL (paste into your MCP client): {}",
+            resource.url
+        );
+    }
+    if dev_mode {
+        println!("Development sign-in: alice / alice or bob / bob");
+    }
+    axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -1,0 +1,214 @@
+//! Who a client is: pre-registered (config), dynamically registered (store), or a URL
+//! client id whose metadata document is fetched (see `client_metadata.rs`).
+
+use super::client_metadata::MetadataDocuments;
+use super::error::OAuthError;
+use crate::config::StaticClientConfig;
+use crate::crypto;
+use crate::store::Store;
+use std::collections::HashMap;
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientKind {
+    PreRegistered,
+    Registered,
+    MetadataDocument,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// sha256 of the secret for confidential clients; `None` for public ones.
+    pub secret_hash: Option<String>,
+    pub kind: ClientKind,
+}
+
+pub struct Clients {
+    pre_registered: HashMap<String, Client>,
+    documents: Option<MetadataDocuments>,
+}
+
+impl Clients {
+    pub fn new(
+        statics: &[StaticClientConfig],
+        documents: Option<MetadataDocuments>,
+    ) -> anyhow::Result<Clients> {
+        let mut pre_registered = HashMap::new();
+        for (i, c) in statics.iter().enumerate() {
+            let secret = match (&c.client_secret, &c.client_secret_env) {
+                (Some(_), Some(_)) => anyhow::bail!(
+                    "clients[{i}] ({}): set only one of `client_secret`, `client_secret_env`",
+                    c.client_id
+                ),
+                (Some(s), None) => Some(s.clone()),
+                (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!(
+                        "clients[{i}] ({}): key `client_secret_env`: environment variable `{var}` is not set",
+                        c.client_id
+                    )
+                })?),
+                (None, None) => None,
+            };
+            for uri in &c.redirect_uris {
+                check_redirect_uri(uri).map_err(|e| {
+                    anyhow::anyhow!("clients[{i}] ({}): key `redirect_uris`: {e}", c.client_id)
+                })?;
+            }
+            pre_registered.insert(
+                c.client_id.clone(),
+                Client {
+                    client_id: c.client_id.clone(),
+                    name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+                    redirect_uris: c.redirect_uris.clone(),
+                    secret_hash: secret.as_deref().map(crypto::hash_token),
+                    kind: ClientKind::PreRegistered,
+                },
+            );
+        }
+        Ok(Clients {
+            pre_registered,
+            documents,
+        })
+    }
+
+    pub fn metadata_documents_enabled(&self) -> bool {
+        self.documents.is_some()
+    }
+
+    /// Look a client up; `Ok(None)` when no such client exists.
+    pub async fn find(&self, store: &Store, client_id: &str) -> Result<Option<Client>, OAuthError> {
+        if let Some(client) = self.pre_registered.get(client_id) {
+            return Ok(Some(client.clone()));
+        }
+        if client_id.starts_with("https://") || client_id.starts_with("http://") {
+            return match &self.documents {
+                Some(documents) => documents.client(client_id).await.map(Some),
+                None => Err(OAuthError::invalid_client(
+                    "URL client ids (client ID metadata documents) are disabled on this server",
+                )),
+            };
+        }
+        let Some(record) = store.client(client_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Client {
+            client_id: record.client_id,
+            name: record.name,
+            redirect_uris: serde_json::from_str(&record.redirect_uris).unwrap_or_default(),
+            secret_hash: record.secret_hash,
+            kind: ClientKind::Registered,
+        }))
+    }
+}
+
+impl Client {
+    /// Whether `requested` is one of this client's redirect URIs. Exact match, except
+    /// that a loopback http URI matches on any port (RFC 8252 7.3).
+    pub fn allows_redirect(&self, requested: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| redirect_uri_matches(registered, requested))
+    }
+
+    /// Check the client's credentials from the token, revocation or introspection request.
+    pub fn authenticate(&self, presented_secret: Option<&str>) -> Result<(), OAuthError> {
+        match (&self.secret_hash, presented_secret) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(OAuthError::invalid_client(
+                "this client is public and has no secret",
+            )),
+            (Some(_), None) => Err(OAuthError::invalid_client("client authentication required")),
+            (Some(hash), Some(secret)) if crypto::same(hash, &crypto::hash_token(secret)) => Ok(()),
+            (Some(_), Some(_)) => Err(OAuthError::invalid_client("client authentication failed")),
+        }
+    }
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    a.scheme() == "http"
+        && b.scheme() == "http"
+        && a.host_str().is_some_and(is_loopback_host)
+        && a.host_str() == b.host_str()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && b.username().is_empty()
+        && b.password().is_none()
+        && b.fragment().is_none()
+}
+
+/// A redirect URI a client may register: absolute, no fragment, no credentials; https,
+/// loopback http, or a private-use scheme for native apps (`cursor://`).
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URI ({e})"))?;
+    if url.fragment().is_some() {
+        return Err(format!("`{uri}` must not have a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("`{uri}` must not contain credentials"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err(format!(
+            "`{uri}`: plain http is only allowed for loopback addresses"
+        )),
+        "javascript" | "data" | "file" | "vbscript" => Err(format!("`{uri}`: scheme not allowed")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_matches_any_port_everything_else_exactly() {
+        let r = "http://127.0.0.1/callback";
+        assert!(redirect_uri_matches(r, "http://127.0.0.1:53124/callback"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:1/callback",
+            "http://127.0.0.1:2/callback"
+        ));
+        assert!(!redirect_uri_matches(r, "http://127.0.0.1:53124/other"));
+        assert!(!redirect_uri_matches(r, "http://localhost:53124/callback"));
+        assert!(!redirect_uri_matches(r, "http://127.0.0.1:5/callback#x"));
+        let https = "https://app.example.com/cb";
+        assert!(redirect_uri_matches(https, https));
+        assert!(!redirect_uri_matches(
+            https,
+            "https://app.example.com:8443/cb"
+        ));
+        assert!(!redirect_uri_matches(https, "https://app.example.com/cb/"));
+        assert!(redirect_uri_matches(
+            "cursor://anysphere.cursor-retrieval/oauth/cb",
+            "cursor://anysphere.cursor-retrieval/oauth/cb"
+        ));
+        assert!(!redirect_uri_matches("cursor://a/cb", "cursor://b/cb"));
+    }
+
+    #[test]
+    fn registrable_redirect_uris() {
+        assert!(check_redirect_uri("https://claude.ai/api/mcp/auth_callback").is_ok());
+        assert!(check_redirect_uri("http://localhost:3000/cb").is_ok());
+        assert!(
+            check_redirect_uri("vscode://vscode.github-authentication/did-authenticate").is_ok()
+        );
+        assert!(check_redirect_uri("http://evil.example/cb").is_err());
+        assert!(check_redirect_uri("https://a.example/cb#frag").is_err());
+        assert!(check_redirect_uri("javascript:alert(1)").is_err());
+        assert!(check_redirect_uri("/relative").is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! Access tokens: ES256 JWTs signed with keys kept (encrypted) in the store, so every
+//! instance signs and verifies alike and a restart keeps them. Rotation adds a key;
+//! older keys stay in the JWKS until retired.
+
+use crate::crypto::Sealer;
+use crate::store::{SigningKeyRecord, Store};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// The claims of an authhost access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    /// The protected resource (MCP endpoint URL) this token is for (RFC 8707).
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    /// The grant this token came from; revoking it ends the token.
+    pub gid: String,
+    /// The provider instance the user signed in with.
+    pub idp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+struct Keys {
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Value,
+}
+
+pub struct Signer {
+    issuer: String,
+    keys: RwLock<Keys>,
+}
+
+impl Signer {
+    /// Load the keys from the store, creating the first one if there is none.
+    pub async fn load(store: &Store, sealer: &Sealer, issuer: &str) -> anyhow::Result<Signer> {
+        if store.signing_keys().await?.is_empty() {
+            rotate(store, sealer).await?;
+        }
+        let keys = load_keys(store, sealer).await?;
+        Ok(Signer {
+            issuer: issuer.to_string(),
+            keys: RwLock::new(keys),
+        })
+    }
+
+    /// Re-read the keys (after a rotation by any instance).
+    pub async fn reload(&self, store: &Store, sealer: &Sealer) -> anyhow::Result<()> {
+        let keys = load_keys(store, sealer).await?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(keys.signing_kid.clone());
+        header.typ = Some("at+jwt".into());
+        Ok(jsonwebtoken::encode(&header, claims, &keys.signing)?)
+    }
+
+    /// Check signature, issuer, expiry and (when given) audience; return the claims.
+    pub fn verify(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, String> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "malformed token".to_string())?;
+        let kid = header.kid.ok_or("token without a key id")?;
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let key = keys
+            .verifying
+            .get(&kid)
+            .ok_or("token signed by an unknown key")?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[&self.issuer]);
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired".to_string(),
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                    format!(
+                        "token is not for this resource ({})",
+                        audience.unwrap_or("")
+                    )
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    "token from another issuer".to_string()
+                }
+                _ => "invalid token".to_string(),
+            })
+    }
+
+    /// Whether a key id is known (else a rotation elsewhere may need a reload).
+    pub fn knows_key(&self, token: &str) -> bool {
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return true;
+        };
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        header
+            .kid
+            .is_some_and(|kid| keys.verifying.contains_key(&kid))
+    }
+
+    pub fn jwks(&self) -> Value {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .jwks
+            .clone()
+    }
+}
+
+/// Create a new signing key and make it the active one. Returns its key id.
+pub async fn rotate(store: &Store, sealer: &Sealer) -> anyhow::Result<String> {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| anyhow::anyhow!("key generation failed"))?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|_| anyhow::anyhow!("generated key unusable"))?;
+    // Uncompressed point: 0x04 || x || y.
+    let point = pair.public_key().as_ref();
+    let (x, y) = (&point[1..33], &point[33..65]);
+    let kid = crate::crypto::hash_token(&URL_SAFE_NO_PAD.encode(point))[..16].to_string();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+    });
+    store
+        .add_signing_key(&SigningKeyRecord {
+            kid: kid.clone(),
+            private_key: sealer.seal(pkcs8.as_ref()),
+            public_jwk: jwk.to_string(),
+            created_at: crate::clock::now(),
+            active: 1,
+        })
+        .await?;
+    Ok(kid)
+}
+
+async fn load_keys(store: &Store, sealer: &Sealer) -> anyhow::Result<Keys> {
+    let records = store.signing_keys().await?;
+    let active = records
+        .iter()
+        .find(|k| k.active == 1)
+        .or(records.first())
+        .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+    let pkcs8 = sealer
+        .open(&active.private_key)
+        .map_err(|e| anyhow::anyhow!("signing key {}: {e}", active.kid))?;
+    let mut verifying = HashMap::new();
+    let mut jwks = Vec::new();
+    for record in &records {
+        let jwk: Value = serde_json::from_str(&record.public_jwk)?;
+        let (x, y) = (
+            jwk["x"].as_str().unwrap_or(""),
+            jwk["y"].as_str().unwrap_or(""),
+        );
+        verifying.insert(record.kid.clone(), DecodingKey::from_ec_components(x, y)?);
+        jwks.push(jwk);
+    }
+    Ok(Keys {
+        signing_kid: active.kid.clone(),
+        signing: EncodingKey::from_ec_der(&pkcs8),
+        verifying,
+        jwks: json!({ "keys": jwks }),
+    })
+}

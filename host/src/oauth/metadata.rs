@@ -1,0 +1,98 @@
+//! Discovery: RFC 8414 authorization server metadata (also at the OpenID location),
+//! RFC 9728 protected resource metadata, and the JWKS.
+
+use crate::state::{AppState, Resource};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub async fn authorization_server(State(state): State<AppState>) -> Json<Value> {
+    Json(server_metadata(&state))
+}
+
+/// The same document at the OpenID Connect location, for clients that look there.
+pub async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
+    let mut doc = server_metadata(&state);
+    doc["subject_types_supported"] = json!(["public"]);
+    doc["id_token_signing_alg_values_supported"] = json!(["ES256"]);
+    Json(doc)
+}
+
+fn server_metadata(state: &AppState) -> Value {
+    let issuer = &state.issuer;
+    let mut scopes: Vec<&str> = state
+        .resources
+        .iter()
+        .flat_map(|r| r.scopes.iter().map(String::as_str))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes.push("offline_access");
+    let auth_methods = json!(["none", "client_secret_basic", "client_secret_post"]);
+    let mut doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+        "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": state.clients.metadata_documents_enabled(),
+    });
+    if state.config.registration.enabled {
+        doc["registration_endpoint"] = json!(format!("{issuer}/register"));
+    }
+    doc
+}
+
+fn resource_metadata(state: &AppState, resource: &Resource) -> Value {
+    json!({
+        "resource": resource.url,
+        "authorization_servers": [state.issuer],
+        "scopes_supported": resource.scopes,
+        "bearer_methods_supported": ["header"],
+        "resource_name": resource.display_name,
+    })
+}
+
+/// `/.well-known/oauth-protected-resource/<path>` for the resource at `<path>`.
+pub async fn protected_resource(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Response {
+    let path = format!("/{}", path.trim_start_matches('/'));
+    match state.resources.iter().find(|r| r.path == path) {
+        Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no protected resource at this path"})),
+        )
+            .into_response(),
+    }
+}
+
+/// The root location: the only (or first) resource.
+pub async fn protected_resource_root(State(state): State<AppState>) -> Response {
+    match state.resources.first() {
+        Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no protected resources configured"})),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
+    Json(state.signer.jwks())
+}

@@ -1,0 +1,152 @@
+//! Dynamic client registration (RFC 7591). Redirect URIs must match the configured
+//! patterns (loopback and native-app schemes by default). The response never carries
+//! anything of the upstream's.
+
+use super::clients::check_redirect_uri;
+use super::error::OAuthError;
+use crate::crypto;
+use crate::state::AppState;
+use crate::store::ClientRecord;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wildmatch::WildMatch;
+
+#[derive(Debug, Deserialize)]
+pub struct RegistrationRequest {
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    client_name: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    application_type: Option<String>,
+    scope: Option<String>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    body: Result<Json<RegistrationRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, OAuthError> {
+    if !state.config.registration.enabled {
+        return Err(OAuthError::access_denied(
+            "dynamic client registration is disabled",
+        ));
+    }
+    let Json(request) = body.map_err(|e| {
+        OAuthError::invalid_client_metadata(format!(
+            "the body is not valid registration JSON: {}",
+            e.body_text()
+        ))
+    })?;
+    if request.redirect_uris.is_empty() {
+        return Err(OAuthError::invalid_redirect_uri(
+            "redirect_uris is required",
+        ));
+    }
+    let allowed = &state.config.registration.allowed_redirect_uris;
+    for uri in &request.redirect_uris {
+        check_redirect_uri(uri).map_err(OAuthError::invalid_redirect_uri)?;
+        if !allowed
+            .iter()
+            .any(|pattern| WildMatch::new(pattern).matches(uri))
+        {
+            return Err(OAuthError::invalid_redirect_uri(format!(
+                "`{uri}` is not allowed by this server's registration policy"
+            )));
+        }
+    }
+    let auth_method = request
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".into());
+    if !matches!(
+        auth_method.as_str(),
+        "none" | "client_secret_basic" | "client_secret_post"
+    ) {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "token_endpoint_auth_method `{auth_method}` is not supported"
+        )));
+    }
+    let grant_types = request
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    if let Some(bad) = grant_types
+        .iter()
+        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+    {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "grant type `{bad}` is not supported"
+        )));
+    }
+    if let Some(bad) = request
+        .response_types
+        .iter()
+        .flatten()
+        .find(|r| *r != "code")
+    {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "response type `{bad}` is not supported"
+        )));
+    }
+    let application_type = request
+        .application_type
+        .clone()
+        .unwrap_or_else(|| "web".into());
+    let client_id = format!("c_{}", crypto::random_token());
+    let secret = (auth_method != "none").then(crypto::random_token);
+    let name = request
+        .client_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "Unnamed client".into());
+    let now = crate::clock::now();
+    let mut response = json!({
+        "client_id": client_id,
+        "client_id_issued_at": now,
+        "client_name": name,
+        "redirect_uris": request.redirect_uris,
+        "grant_types": grant_types,
+        "response_types": ["code"],
+        "token_endpoint_auth_method": auth_method,
+        "application_type": application_type,
+    });
+    for (key, value) in [
+        ("scope", &request.scope),
+        ("client_uri", &request.client_uri),
+        ("logo_uri", &request.logo_uri),
+    ] {
+        if let Some(value) = value {
+            response[key] = json!(value);
+        }
+    }
+    let stored = response.clone();
+    if let Some(secret) = &secret {
+        response["client_secret"] = json!(secret);
+        response["client_secret_expires_at"] = json!(0);
+    }
+    state
+        .store
+        .insert_client(&ClientRecord {
+            client_id: client_id.clone(),
+            secret_hash: secret.as_deref().map(crypto::hash_token),
+            name,
+            redirect_uris: serde_json::to_string(&request.redirect_uris).unwrap_or_default(),
+            application_type,
+            metadata: stored.to_string(),
+            created_at: now,
+        })
+        .await?;
+    tracing::info!(client_id, "client registered");
+    Ok((
+        StatusCode::CREATED,
+        [("cache-control", "no-store")],
+        Json::<Value>(response),
+    ))
+}

@@ -1,0 +1,128 @@
+//! Revocation (RFC 7009) and introspection (RFC 7662).
+
+use super::error::OAuthError;
+use super::token::authenticate_client;
+use crate::crypto;
+use crate::runtime::TokenKind;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type FormResult = Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>;
+
+/// Revoke a refresh or access token: its whole grant ends, and the upstream tokens are
+/// revoked at the provider where it supports that. Always 200 for unknown tokens.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult,
+) -> Result<Response, OAuthError> {
+    let Form(form) = form.map_err(|e| OAuthError::invalid_request(e.body_text()))?;
+    let client = authenticate_client(&state, &headers, &form).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let grant_id = match state
+        .store
+        .refresh_token_grant(&crypto::hash_token(token))
+        .await?
+    {
+        Some(id) => Some(id),
+        None => state.signer.verify(token, None).ok().map(|c| c.gid),
+    };
+    let Some(grant) = (match grant_id {
+        Some(id) => state.store.grant(&id).await?,
+        None => None,
+    }) else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    if grant.client_id != client.client_id {
+        // RFC 7009 2.1: a client may only revoke its own tokens; say nothing more.
+        return Ok(StatusCode::OK.into_response());
+    }
+    let already = grant.revoked_at.is_some();
+    state
+        .store
+        .revoke_grant(&grant.id, crate::clock::now())
+        .await?;
+    tracing::info!(
+        client_id = client.client_id,
+        grant_id = grant.id,
+        "grant revoked"
+    );
+    if !already {
+        revoke_upstream(&state, &grant).await;
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Best effort: the upstream may not support revocation, or be down; our grant is
+/// already dead either way.
+async fn revoke_upstream(state: &AppState, grant: &crate::store::Grant) {
+    let Some(instance) = state.registry.instances.get(&grant.provider) else {
+        return;
+    };
+    if !instance.component.info.supports_revoke {
+        return;
+    }
+    let Some(tokens) = grant
+        .upstream_tokens
+        .as_deref()
+        .and_then(|sealed| state.sealer.open(sealed).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+    else {
+        return;
+    };
+    let (token, kind) = match tokens["refresh_token"].as_str() {
+        Some(rt) => (rt.to_string(), TokenKind::RefreshToken),
+        None => (
+            tokens["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            TokenKind::AccessToken,
+        ),
+    };
+    if let Err(error) = instance.revoke(token, kind).await {
+        tracing::warn!("upstream revocation failed: {error}");
+    }
+}
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult,
+) -> Result<Json<Value>, OAuthError> {
+    let Form(form) = form.map_err(|e| OAuthError::invalid_request(e.body_text()))?;
+    let client = authenticate_client(&state, &headers, &form).await?;
+    if client.secret_hash.is_none() {
+        return Err(OAuthError::invalid_client(
+            "introspection needs a confidential client (a resource server's credentials)",
+        ));
+    }
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let Ok(claims) = state.signer.verify(token, None) else {
+        return Ok(Json(json!({ "active": false })));
+    };
+    if !state.store.grant_is_active(&claims.gid).await? {
+        return Ok(Json(json!({ "active": false })));
+    }
+    Ok(Json(json!({
+        "active": true,
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "token_type": "Bearer",
+        "username": claims.preferred_username,
+    })))
+}

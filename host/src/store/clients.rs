@@ -1,0 +1,43 @@
+//! Dynamically registered clients.
+
+use super::Store;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRecord {
+    pub client_id: String,
+    /// sha256 of the secret, for confidential clients.
+    pub secret_hash: Option<String>,
+    pub name: String,
+    /// JSON array.
+    pub redirect_uris: String,
+    pub application_type: String,
+    /// The registration response, as stored (JSON).
+    pub metadata: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn insert_client(&self, client: &ClientRecord) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, application_type, metadata, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.secret_hash)
+        .bind(&client.name)
+        .bind(&client.redirect_uris)
+        .bind(&client.application_type)
+        .bind(&client.metadata)
+        .bind(client.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn client(&self, client_id: &str) -> sqlx::Result<Option<ClientRecord>> {
+        sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(self.pool())
+            .await
+    }
+}

@@ -1,0 +1,340 @@
+//! Authorization requests, grants, authorization codes and refresh token families.
+//! Every "use once" is a single conditional UPDATE, so two instances racing on the
+//! same code or refresh token cannot both win.
+
+use super::Store;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Authorization {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub client_state: Option<String>,
+    pub code_challenge: String,
+    pub scope: String,
+    pub resource: String,
+    pub provider: String,
+    pub browser_hash: String,
+    /// `consent` → `upstream` → `done`.
+    pub status: String,
+    pub upstream_state: Option<String>,
+    pub upstream_nonce: Option<String>,
+    /// Sealed PKCE verifier for the upstream.
+    pub upstream_verifier: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub provider: String,
+    pub subject: String,
+    /// The user's claims (JSON).
+    pub claims: String,
+    pub scope: String,
+    pub resource: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub code_hash: Option<String>,
+    pub code_expires_at: i64,
+    pub code_used_at: Option<i64>,
+    /// Sealed upstream token set (JSON).
+    pub upstream_tokens: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Why a code or refresh token could not be redeemed.
+#[derive(Debug, PartialEq)]
+pub enum RedeemError {
+    Unknown,
+    Expired,
+    /// Used before: the grant it belongs to has been revoked.
+    Replayed {
+        grant_id: String,
+    },
+    /// The grant was revoked.
+    Revoked,
+}
+
+impl Store {
+    pub async fn insert_authorization(&self, a: &Authorization) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO authorizations (id, client_id, redirect_uri, client_state, code_challenge,
+               scope, resource, provider, browser_hash, status, upstream_state, upstream_nonce,
+               upstream_verifier, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&a.id)
+        .bind(&a.client_id)
+        .bind(&a.redirect_uri)
+        .bind(&a.client_state)
+        .bind(&a.code_challenge)
+        .bind(&a.scope)
+        .bind(&a.resource)
+        .bind(&a.provider)
+        .bind(&a.browser_hash)
+        .bind(&a.status)
+        .bind(&a.upstream_state)
+        .bind(&a.upstream_nonce)
+        .bind(&a.upstream_verifier)
+        .bind(a.created_at)
+        .bind(a.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// An authorization still waiting for consent and not expired.
+    pub async fn pending_authorization(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> sqlx::Result<Option<Authorization>> {
+        sqlx::query_as(
+            "SELECT * FROM authorizations WHERE id = $1 AND status = 'consent' AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Consent given: remember the upstream state, nonce and verifier. False when the
+    /// authorization is gone, expired or already past consent.
+    pub async fn approve_authorization(
+        &self,
+        id: &str,
+        upstream_state: &str,
+        nonce: &str,
+        sealed_verifier: &str,
+        now: i64,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE authorizations SET status = 'upstream', upstream_state = $1, upstream_nonce = $2,
+               upstream_verifier = $3
+             WHERE id = $4 AND status = 'consent' AND expires_at > $5",
+        )
+        .bind(upstream_state)
+        .bind(nonce)
+        .bind(sealed_verifier)
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Consent denied or the flow abandoned: the authorization cannot be used again.
+    pub async fn close_authorization(&self, id: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE authorizations SET status = 'done' WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The authorization an upstream callback belongs to, used once: a second callback
+    /// with the same state finds nothing. Expired ones are not returned.
+    pub async fn take_authorization_by_state(
+        &self,
+        upstream_state: &str,
+        now: i64,
+    ) -> sqlx::Result<Option<Authorization>> {
+        sqlx::query_as(
+            "UPDATE authorizations SET status = 'done'
+             WHERE upstream_state = $1 AND status = 'upstream' AND expires_at > $2
+             RETURNING *",
+        )
+        .bind(upstream_state)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Delete authorizations past their expiry.
+    pub async fn purge_expired(&self, now: i64) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
+            .bind(now - 3600)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_grant(&self, g: &Grant) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, provider, subject, claims, scope, resource,
+               redirect_uri, code_challenge, code_hash, code_expires_at, code_used_at,
+               upstream_tokens, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.provider)
+        .bind(&g.subject)
+        .bind(&g.claims)
+        .bind(&g.scope)
+        .bind(&g.resource)
+        .bind(&g.redirect_uri)
+        .bind(&g.code_challenge)
+        .bind(&g.code_hash)
+        .bind(g.code_expires_at)
+        .bind(g.code_used_at)
+        .bind(&g.upstream_tokens)
+        .bind(g.created_at)
+        .bind(g.revoked_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, id: &str) -> sqlx::Result<Option<Grant>> {
+        sqlx::query_as("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// Redeem an authorization code, once. A second redemption revokes the grant
+    /// (OAuth 2.1 4.1.3: tokens issued from a replayed code must be revoked).
+    pub async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> sqlx::Result<Result<Grant, RedeemError>> {
+        let redeemed: Option<Grant> = sqlx::query_as(
+            "UPDATE grants SET code_used_at = $1
+             WHERE code_hash = $2 AND code_used_at IS NULL AND revoked_at IS NULL
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(grant) = redeemed {
+            if grant.code_expires_at <= now {
+                self.revoke_grant(&grant.id, now).await?;
+                return Ok(Err(RedeemError::Expired));
+            }
+            return Ok(Ok(grant));
+        }
+        let existing: Option<Grant> = sqlx::query_as("SELECT * FROM grants WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(Err(match existing {
+            None => RedeemError::Unknown,
+            Some(grant) => {
+                self.revoke_grant(&grant.id, now).await?;
+                RedeemError::Replayed { grant_id: grant.id }
+            }
+        }))
+    }
+
+    /// Revoke a grant: its refresh tokens and the access tokens it issued stop working.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(grant_id)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1 AND used_at IS NULL")
+            .bind(grant_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a grant exists and is not revoked (access token validation).
+    pub async fn grant_is_active(&self, grant_id: &str) -> sqlx::Result<bool> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT revoked_at FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(matches!(row, Some((None,))))
+    }
+
+    pub async fn set_upstream_tokens(&self, grant_id: &str, sealed: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE grants SET upstream_tokens = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(grant_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        token_hash: &str,
+        grant_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(grant_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Use a refresh token, once. Presenting a used one again revokes its whole family
+    /// (the grant), since one of the two presenters is not the rightful client.
+    pub async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> sqlx::Result<Result<Grant, RedeemError>> {
+        let used: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL
+             RETURNING grant_id, expires_at",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((grant_id, expires_at)) = used else {
+            let known: Option<(String,)> =
+                sqlx::query_as("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(self.pool())
+                    .await?;
+            return Ok(Err(match known {
+                None => RedeemError::Unknown,
+                Some((grant_id,)) => {
+                    self.revoke_grant(&grant_id, now).await?;
+                    RedeemError::Replayed { grant_id }
+                }
+            }));
+        };
+        if expires_at <= now {
+            return Ok(Err(RedeemError::Expired));
+        }
+        match self.grant(&grant_id).await? {
+            Some(grant) if grant.revoked_at.is_none() => Ok(Ok(grant)),
+            _ => Ok(Err(RedeemError::Revoked)),
+        }
+    }
+
+    /// The grant a refresh token belongs to, without using it (revocation).
+    pub async fn refresh_token_grant(&self, token_hash: &str) -> sqlx::Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+}
