@@ -1,6 +1,9 @@
 //! One integration test binary: real components, real HTTP, a real OpenID provider.
 
+mod authorization;
 mod common;
 mod loading;
+mod mcp_sdk;
 mod oidc_provider;
+mod persistence;
 mod sandbox;

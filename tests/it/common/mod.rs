@@ -1,5 +1,7 @@
 //! Shared test support: runtimes, components, a local HTTP server, the OpenID provider.
 
+pub mod postgres;
+pub mod server;
 pub mod test_server;
 pub mod upstream;
 

@@ -1,0 +1,222 @@
+//! State lives in the store: flows cross instances that share a database, a restart
+//! loses nothing, and revocation reaches the upstream. Each on SQLite and PostgreSQL.
+
+use crate::common::postgres;
+use crate::common::server::{Browser, Options, Pkce, TestAuthhost, http, start_upstream};
+use authhost::config::StaticClientConfig;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn database(backend: &str, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        "sqlite" => Some(format!("sqlite://{}", dir.join("shared.db").display())),
+        _ => postgres::fresh_database().await,
+    }
+}
+
+fn shared_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("shared-{}", authhost::crypto::random_token()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A starts the flow, B finishes it, C (a restart) refreshes; tokens work everywhere.
+async fn flow_across_instances(backend: &str) {
+    let dir = shared_dir();
+    let Some(db) = database(backend, &dir).await else {
+        return;
+    };
+    let upstream = start_upstream();
+    let options = Options {
+        database_url: Some(db),
+        data_dir: Some(dir),
+        ..Options::default()
+    };
+    let a = TestAuthhost::start(&upstream, options.clone()).await;
+    let shared = Options {
+        base_url: Some(a.base.clone()),
+        ..options
+    };
+    let b = TestAuthhost::start(&upstream, shared.clone()).await;
+
+    let client = a.register("Cross-instance client").await;
+    let pkce = Pkce::new();
+    let browser = Browser {
+        rewrite: Some((a.base.clone(), b.own.clone())),
+        ..Browser::new()
+    };
+    // The first page from A; everything after it (consent, callback) lands on B.
+    let consent = browser
+        .http
+        .get(a.authorize_url(&client, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), StatusCode::OK);
+    let (action, mut fields) = crate::common::server::form(&consent.text().await.unwrap());
+    fields.push(("decision".into(), "approve".into()));
+    let action = action.replacen(&a.base, &b.own, 1);
+    let upstream_redirect = browser
+        .http
+        .post(&action)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        upstream_redirect.status(),
+        StatusCode::SEE_OTHER,
+        "B knows A's authorization"
+    );
+    let next = upstream_redirect.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let done = browser.authorize(&next, "alice", "alice-password").await;
+    let (status, tokens) = b
+        .exchange(&client, &done.param("code").expect("code from B"), &pkce)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        a.whoami("/mcp", tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK,
+        "A accepts B's token"
+    );
+
+    let c = TestAuthhost::start(&upstream, shared).await;
+    let (status, refreshed) = c
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a restarted instance knows the client and the refresh token: {refreshed}"
+    );
+    assert_eq!(
+        b.whoami("/mcp", refreshed["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn flow_across_instances_sqlite() {
+    flow_across_instances("sqlite").await;
+}
+
+#[tokio::test]
+async fn flow_across_instances_postgres() {
+    flow_across_instances("postgres").await;
+}
+
+/// Revocation ends the grant here and the upstream tokens there; introspection tells
+/// resource servers.
+async fn revocation_and_introspection(backend: &str) {
+    let dir = shared_dir();
+    let Some(db) = database(backend, &dir).await else {
+        return;
+    };
+    let upstream = start_upstream();
+    let resource_server = StaticClientConfig {
+        client_id: "docs-server".into(),
+        name: Some("Docs MCP server".into()),
+        client_secret: Some("rs-secret".into()),
+        client_secret_env: None,
+        redirect_uris: vec![],
+    };
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            database_url: Some(db),
+            data_dir: Some(dir),
+            static_clients: vec![resource_server],
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = a.register("Revocation client").await;
+    let tokens = a.sign_in(&Browser::new(), &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let introspect = |token: String, id: &'static str, secret: &'static str| {
+        let url = a.own_url("/introspect");
+        async move {
+            http()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let active: Value = introspect(access.to_string(), "docs-server", "rs-secret")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], "alice-sub");
+    assert_eq!(active["aud"], a.url("/mcp"));
+    assert_eq!(
+        introspect(access.to_string(), "docs-server", "wrong")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let grant_id = a.state.signer.verify(access, None).unwrap().gid;
+    let grant = a.state.store.grant(&grant_id).await.unwrap().unwrap();
+    let sealed = grant.upstream_tokens.expect("upstream tokens kept");
+    assert!(
+        !sealed.contains("access_token"),
+        "upstream tokens are encrypted at rest"
+    );
+    let upstream_tokens: Value =
+        serde_json::from_slice(&a.state.sealer.open(&sealed).unwrap()).unwrap();
+    let upstream_refresh = upstream_tokens["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let response = http()
+        .post(a.own_url("/revoke"))
+        .form(&[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        a.whoami("/mcp", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let inactive: Value = introspect(access.to_string(), "docs-server", "rs-secret")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inactive["active"], false);
+    let instance = &a.state.registry.instances["up"];
+    let err = instance.refresh(upstream_refresh).await.unwrap_err();
+    assert!(
+        err.provider_error().is_some(),
+        "the upstream refresh token was revoked too: {err}"
+    );
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_sqlite() {
+    revocation_and_introspection("sqlite").await;
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_postgres() {
+    revocation_and_introspection("postgres").await;
+}
