@@ -125,13 +125,13 @@ impl Registry {
                     .join(", ")
             )]);
         };
-        if let Some(pin) = &block.sha256 {
-            if !pin.eq_ignore_ascii_case(&component.sha256) {
-                return Err(vec![format!(
-                    "key `sha256`: {} has sha256 {}, not the pinned {pin}",
-                    component.origin, component.sha256
-                )]);
-            }
+        if let Some(pin) = &block.sha256
+            && !pin.eq_ignore_ascii_case(&component.sha256)
+        {
+            return Err(vec![format!(
+                "key `sha256`: {} has sha256 {}, not the pinned {pin}",
+                component.origin, component.sha256
+            )]);
         }
         let mut problems = Vec::new();
         let client_secret = block.client_secret().unwrap_or_else(|e| {

@@ -567,12 +567,15 @@ async fn registration_enforces_the_redirect_policy_and_returns_no_upstream_crede
     );
 }
 
+/// A token request form, and the status and error it must get.
+type TokenCase<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 #[tokio::test]
 async fn bad_token_requests_get_oauth_errors() {
     let upstream = start_upstream();
     let a = TestAuthhost::start(&upstream, Options::default()).await;
     let client = a.register("Errors").await;
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<TokenCase> = vec![
         (
             vec![("client_id", &client)],
             StatusCode::BAD_REQUEST,

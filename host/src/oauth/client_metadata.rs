@@ -34,10 +34,9 @@ impl MetadataDocuments {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(client_id)
+            && *expires > Instant::now()
         {
-            if *expires > Instant::now() {
-                return Ok(client.clone());
-            }
+            return Ok(client.clone());
         }
         let (client, ttl) = self.fetch(client_id).await.map_err(|why| {
             tracing::info!(client_id, "client metadata document refused: {why}");

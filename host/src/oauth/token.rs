@@ -59,12 +59,12 @@ pub async fn authenticate_client(
             secret.cloned(),
         ),
     };
-    if let Some(form_id) = form.get("client_id") {
-        if *form_id != client_id {
-            return Err(OAuthError::invalid_client(
-                "client_id does not match the credentials",
-            ));
-        }
+    if let Some(form_id) = form.get("client_id")
+        && *form_id != client_id
+    {
+        return Err(OAuthError::invalid_client(
+            "client_id does not match the credentials",
+        ));
     }
     let client = state
         .clients

@@ -36,10 +36,10 @@ impl KvCache {
         let now = Instant::now();
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
             entries.retain(|_, (_, expires)| *expires > now);
-            if entries.len() >= MAX_ENTRIES {
-                if let Some(victim) = entries.keys().next().cloned() {
-                    entries.remove(&victim);
-                }
+            if entries.len() >= MAX_ENTRIES
+                && let Some(victim) = entries.keys().next().cloned()
+            {
+                entries.remove(&victim);
             }
         }
         entries.insert(key, (value, now + ttl.min(MAX_TTL)));

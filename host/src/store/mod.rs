@@ -30,13 +30,12 @@ impl Store {
         let sqlite = url.starts_with("sqlite:");
         let mut url = url.to_string();
         if sqlite {
-            if let Some(path) = sqlite_path(&url) {
-                if let Some(dir) = Path::new(&path)
+            if let Some(path) = sqlite_path(&url)
+                && let Some(dir) = Path::new(&path)
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(dir)?;
-                }
+            {
+                std::fs::create_dir_all(dir)?;
             }
             if !url.contains("mode=") && !url.contains(":memory:") {
                 url.push_str(if url.contains('?') {

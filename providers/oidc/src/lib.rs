@@ -194,12 +194,12 @@ impl Provider for OidcProvider {
             let info = http::get_json(userinfo, Some(&tokens.access_token))?;
             let info = info.as_object().cloned().unwrap_or_default();
             // OIDC Core 5.3.2: userinfo `sub` must match the ID token's.
-            if let (Some(a), Some(b)) = (claims.get("sub"), info.get("sub")) {
-                if a != b {
-                    return Err(ProviderError::UpstreamError(
-                        "userinfo `sub` differs from the ID token's".into(),
-                    ));
-                }
+            if let (Some(a), Some(b)) = (claims.get("sub"), info.get("sub"))
+                && a != b
+            {
+                return Err(ProviderError::UpstreamError(
+                    "userinfo `sub` differs from the ID token's".into(),
+                ));
             }
             claims.extend(info);
         }

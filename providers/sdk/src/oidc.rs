@@ -91,20 +91,20 @@ pub fn check_id_token(
     if !audience_ok {
         return Err(reject(format!("audience does not include `{client_id}`")));
     }
-    if let Some(expected) = nonce {
-        if claims.get("nonce").and_then(Value::as_str) != Some(expected) {
-            return Err(reject("nonce does not match".into()));
-        }
+    if let Some(expected) = nonce
+        && claims.get("nonce").and_then(Value::as_str) != Some(expected)
+    {
+        return Err(reject("nonce does not match".into()));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     // Allow some clock skew between the upstream and this machine.
-    if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
-        if exp + 300 < now {
-            return Err(reject("expired".into()));
-        }
+    if let Some(exp) = claims.get("exp").and_then(Value::as_u64)
+        && exp + 300 < now
+    {
+        return Err(reject("expired".into()));
     }
     Ok(claims)
 }

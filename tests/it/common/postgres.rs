@@ -19,10 +19,9 @@ pub async fn fresh_database() -> Option<String> {
     };
     let name = format!(
         "authhost_test_{}",
-        authhost::crypto::random_token()
+        &authhost::crypto::random_token()
             .to_lowercase()
             .replace(['-', '_'], "")[..16]
-            .to_string()
     );
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
