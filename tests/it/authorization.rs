@@ -624,3 +624,110 @@ async fn bad_token_requests_get_oauth_errors() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_id_metadata_document_client_completes_the_flow() {
+    use axum::routing::get;
+    let upstream = start_upstream();
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            allow_private_metadata: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let doc_url = format!("http://{}/client.json", listener.local_addr().unwrap());
+    let liar_url = format!("http://{}/liar.json", listener.local_addr().unwrap());
+    let doc = serde_json::json!({"client_id": doc_url, "client_name": "Metadata Client", "redirect_uris": [CALLBACK]});
+    let liar = serde_json::json!({"client_id": "https://someone-else.example/client.json", "client_name": "Liar", "redirect_uris": [CALLBACK]});
+    let app = axum::Router::new()
+        .route("/client.json", get(move || async move { axum::Json(doc) }))
+        .route("/liar.json", get(move || async move { axum::Json(liar) }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let pkce = Pkce::new();
+    let browser = Browser::new();
+    let page = browser
+        .http
+        .get(a.authorize_url(&doc_url, &pkce, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Metadata Client"), "{page}");
+    let done = browser
+        .authorize(
+            &a.authorize_url(&doc_url, &pkce, &[]),
+            "alice",
+            "alice-password",
+        )
+        .await;
+    let (status, tokens) = a
+        .exchange(&doc_url, &done.param("code").expect("code"), &pkce)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+
+    let done = Browser::new()
+        .authorize(
+            &a.authorize_url(&liar_url, &pkce, &[]),
+            "alice",
+            "alice-password",
+        )
+        .await;
+    let (status, page) = done.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains("client_id does not equal the document URL"),
+        "{page}"
+    );
+
+    // Without the lab setting, loopback documents are refused (SSRF guard).
+    let strict = TestAuthhost::start(&upstream, Options::default()).await;
+    let done = Browser::new()
+        .authorize(
+            &strict.authorize_url(&doc_url, &pkce, &[]),
+            "alice",
+            "alice-password",
+        )
+        .await;
+    let (_, page) = done.page();
+    assert!(
+        page.contains("non-public address") || page.contains("https"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn native_clients_may_return_to_a_custom_scheme() {
+    let upstream = start_upstream();
+    let a = TestAuthhost::start(&upstream, Options::default()).await;
+    let cursor = "cursor://anysphere.cursor-retrieval/oauth/authhost/callback";
+    let response = http()
+        .post(a.url("/register"))
+        .json(&serde_json::json!({"client_name": "Cursor", "redirect_uris": [cursor], "token_endpoint_auth_method": "none", "application_type": "native"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let client: Value = response.json().await.unwrap();
+    let pkce = Pkce::new();
+    let url = a.authorize_url(
+        client["client_id"].as_str().unwrap(),
+        &pkce,
+        &[("redirect_uri", cursor)],
+    );
+    match Browser::new()
+        .authorize(&url, "alice", "alice-password")
+        .await
+    {
+        crate::common::server::Ended::AtClient(url) => {
+            assert!(url.as_str().starts_with(cursor), "{url}");
+            assert!(url.query_pairs().any(|(k, _)| k == "code"));
+        }
+        other => panic!("expected the cursor:// redirect, got {other:?}"),
+    }
+}

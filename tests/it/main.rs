@@ -2,6 +2,7 @@
 
 mod authorization;
 mod common;
+mod gateway;
 mod loading;
 mod mcp_sdk;
 mod oidc_provider;

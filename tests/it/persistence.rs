@@ -220,3 +220,54 @@ async fn revocation_and_introspection_sqlite() {
 async fn revocation_and_introspection_postgres() {
     revocation_and_introspection("postgres").await;
 }
+
+#[tokio::test]
+async fn rotated_signing_keys_keep_old_tokens_valid_and_sign_new_ones() {
+    let upstream = start_upstream();
+    let a = TestAuthhost::start(&upstream, Options::default()).await;
+    let client = a.register("Rotation client").await;
+    let before = a.sign_in(&Browser::new(), &client).await;
+    let old_access = before["access_token"].as_str().unwrap();
+
+    let kid = authhost::oauth::jwt::rotate(&a.state.store, &a.state.sealer)
+        .await
+        .unwrap();
+    a.state
+        .signer
+        .reload(&a.state.store, &a.state.sealer)
+        .await
+        .unwrap();
+    let jwks: Value = http()
+        .get(a.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+
+    assert_eq!(
+        a.whoami("/mcp", old_access).await.status(),
+        StatusCode::OK,
+        "tokens of the old key still work"
+    );
+    let (status, after) = a
+        .refresh(&client, before["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_access = after["access_token"].as_str().unwrap();
+    let header: Value = {
+        use base64::Engine as _;
+        let part = new_access.split('.').next().unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(header["kid"], kid.as_str());
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(a.whoami("/mcp", new_access).await.status(), StatusCode::OK);
+}

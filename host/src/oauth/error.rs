@@ -115,7 +115,12 @@ impl ErrorPage {
 
 impl From<OAuthError> for ErrorPage {
     fn from(error: OAuthError) -> Self {
-        ErrorPage::new(error.status, "Authorization failed", error.description)
+        // A 401 asks for HTTP authentication, which means nothing to a person here.
+        let status = match error.status {
+            StatusCode::UNAUTHORIZED => StatusCode::BAD_REQUEST,
+            other => other,
+        };
+        ErrorPage::new(status, "Authorization failed", error.description)
     }
 }
 

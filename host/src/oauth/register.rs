@@ -52,6 +52,12 @@ pub async fn register(
     let allowed = &state.config.registration.allowed_redirect_uris;
     for uri in &request.redirect_uris {
         check_redirect_uri(uri).map_err(OAuthError::invalid_redirect_uri)?;
+        // A client returning to authhost itself could replay its upstream callbacks.
+        if uri.starts_with(&format!("{}/", state.issuer)) {
+            return Err(OAuthError::invalid_redirect_uri(format!(
+                "`{uri}` points at authhost itself"
+            )));
+        }
         if !allowed
             .iter()
             .any(|pattern| WildMatch::new(pattern).matches(uri))

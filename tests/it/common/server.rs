@@ -26,6 +26,10 @@ pub struct Options {
     pub static_clients: Vec<StaticClientConfig>,
     /// The public URL, when several instances stand behind one.
     pub base_url: Option<String>,
+    /// Fetch client metadata documents from loopback (test servers).
+    pub allow_private_metadata: bool,
+    /// Another MCP server, protected at `/stream`.
+    pub stream_upstream: Option<String>,
 }
 
 pub struct TestAuthhost {
@@ -64,6 +68,7 @@ impl TestAuthhost {
         config.server.database_url = options.database_url.clone();
         config.consent.remember = options.remember_consent;
         config.clients = options.static_clients.clone();
+        config.client_metadata.allow_private_hosts = options.allow_private_metadata;
         if let Some(ttl) = options.access_token_ttl {
             config.tokens.access_token_ttl = ttl;
         }
@@ -102,6 +107,18 @@ impl TestAuthhost {
                 display_name: None,
             },
         );
+        if let Some(upstream) = &options.stream_upstream {
+            config.mcp_servers.insert(
+                "stream".into(),
+                McpServerConfig {
+                    path: "/stream".into(),
+                    upstream: upstream.clone(),
+                    provider: Some("up".into()),
+                    scopes: vec!["mcp".into()],
+                    display_name: None,
+                },
+            );
+        }
         let state = authhost::server::build_state(config)
             .await
             .expect("authhost starts");
@@ -312,7 +329,10 @@ impl Browser {
         let mut url = Url::parse(url).unwrap();
         let mut consents = 0;
         for _ in 0..20 {
-            if url.host_str() == Some("127.0.0.1") && url.path() == "/client/callback" {
+            let at_client = (url.host_str() == Some("127.0.0.1")
+                && url.path() == "/client/callback")
+                || !matches!(url.scheme(), "http" | "https");
+            if at_client {
                 return Ended::AtClient(url);
             }
             url = self.rewritten(url);

@@ -1,0 +1,133 @@
+//! The gateway proxies streamable HTTP faithfully: SSE events arrive as they are sent,
+//! status codes and headers pass through, forged identity headers do not.
+
+use crate::common::server::{Browser, CALLBACK, Options, Pkce, TestAuthhost, start_upstream};
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use std::time::{Duration, Instant};
+
+/// An MCP server that answers with an SSE stream of two events, 700 ms apart, and
+/// echoes the identity it was given; notifications get 202.
+async fn streaming_server() -> String {
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(|headers: HeaderMap, body: String| async move {
+            if !body.contains("\"id\"") {
+                return Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .body(Body::empty())
+                    .unwrap();
+            }
+            let subject = headers
+                .get("x-authhost-subject")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let stream = async_stream(subject);
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .header("mcp-session-id", "session-123")
+                .body(Body::from_stream(stream))
+                .unwrap()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn async_stream(
+    subject: String,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
+    futures_util::stream::unfold(0, move |n| {
+        let subject = subject.clone();
+        async move {
+            match n {
+                0 => Some((
+                    Ok(format!(
+                        "event: message\ndata: {{\"progress\":1,\"sub\":\"{subject}\"}}\n\n"
+                    )),
+                    1,
+                )),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    Some((Ok("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n".to_string()), 2))
+                }
+                _ => None,
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn sse_streams_through_with_headers_and_status_and_no_forged_identity() {
+    let upstream = start_upstream();
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            stream_upstream: Some(streaming_server().await),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = a.register("Stream client").await;
+    let pkce = Pkce::new();
+    let url = a.authorize_url(&client, &pkce, &[("resource", &a.url("/stream"))]);
+    let done = Browser::new()
+        .authorize(&url, "alice", "alice-password")
+        .await;
+    let (status, tokens) = a
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client),
+            ("code", &done.param("code").unwrap()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap();
+
+    let started = Instant::now();
+    let mut response = reqwest::Client::new()
+        .post(a.url("/stream"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-authhost-subject", "mallory")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["mcp-session-id"], "session-123");
+    let first = response.chunk().await.unwrap().expect("a first event");
+    let first_at = started.elapsed();
+    let first = String::from_utf8_lossy(&first).to_string();
+    assert!(
+        first.contains("\"sub\":\"alice-sub\""),
+        "the real identity, not the forged one: {first}"
+    );
+    let mut rest = String::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(rest.contains("\"result\""), "{rest}");
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    assert!(
+        first_at < Duration::from_millis(600),
+        "the first event was held back until the end ({first_at:?})"
+    );
+
+    let notification = reqwest::Client::new()
+        .post(a.url("/stream"))
+        .bearer_auth(token)
+        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notification.status(), StatusCode::ACCEPTED);
+}
