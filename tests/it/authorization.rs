@@ -263,13 +263,7 @@ async fn a_token_for_one_resource_is_refused_by_another_and_scopes_are_enforced(
         .authorize(&url, "alice", "alice-password")
         .await;
     let (status, tokens) = a
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client),
-            ("code", &done.param("code").unwrap()),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &pkce.verifier),
-        ])
+        .exchange_for("/admin-mcp", &client, &done.param("code").unwrap(), &pkce)
         .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let response = a

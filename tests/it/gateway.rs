@@ -1,7 +1,7 @@
 //! The gateway proxies streamable HTTP faithfully: SSE events arrive as they are sent,
 //! status codes and headers pass through, forged identity headers do not.
 
-use crate::common::server::{Browser, CALLBACK, Options, Pkce, TestAuthhost, start_upstream};
+use crate::common::server::{Browser, Options, Pkce, TestAuthhost, start_upstream};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -80,13 +80,7 @@ async fn sse_streams_through_with_headers_and_status_and_no_forged_identity() {
         .authorize(&url, "alice", "alice-password")
         .await;
     let (status, tokens) = a
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client),
-            ("code", &done.param("code").unwrap()),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &pkce.verifier),
-        ])
+        .exchange_for("/stream", &client, &done.param("code").unwrap(), &pkce)
         .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let token = tokens["access_token"].as_str().unwrap();

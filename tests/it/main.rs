@@ -7,4 +7,5 @@ mod loading;
 mod mcp_sdk;
 mod oidc_provider;
 mod persistence;
+mod providers;
 mod sandbox;

@@ -33,19 +33,27 @@ pub struct AuthorizeParams {
     resource: Option<String>,
 }
 
-/// Where errors go once the client and redirect URI are known.
-struct ClientRedirect<'a> {
-    redirect_uri: String,
-    state: Option<String>,
-    issuer: &'a str,
+/// The way back to the client once it and its redirect URI are trusted: every answer
+/// carries the client's `state` and authhost's `iss` (RFC 9207).
+pub struct ClientRedirect<'a> {
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub issuer: &'a str,
 }
 
 impl ClientRedirect<'_> {
-    fn error(&self, error: OAuthError) -> Response {
-        let mut params = vec![
+    pub fn code(&self, code: String) -> Response {
+        self.with(vec![("code", code)])
+    }
+
+    pub fn error(&self, error: OAuthError) -> Response {
+        self.with(vec![
             ("error", error.code.to_string()),
             ("error_description", error.description),
-        ];
+        ])
+    }
+
+    fn with(&self, mut params: Vec<(&str, String)>) -> Response {
         if let Some(state) = &self.state {
             params.push(("state", state.clone()));
         }
@@ -55,7 +63,7 @@ impl ClientRedirect<'_> {
 }
 
 /// A 302 to `uri` with `params` added to its query.
-pub fn redirect_with(uri: &str, params: &[(&str, String)]) -> Response {
+fn redirect_with(uri: &str, params: &[(&str, String)]) -> Response {
     match Url::parse(uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(params);

@@ -1,7 +1,7 @@
 //! The upstream provider sends the browser back here: redeem its code through the
 //! provider component, map the user's claims, and hand the client authhost's own code.
 
-use super::authorize::{QueryMap, expired_page, redirect_with};
+use super::authorize::{ClientRedirect, QueryMap, expired_page};
 use super::error::{ErrorPage, OAuthError};
 use crate::crypto;
 use crate::runtime::{CodeExchange, ProviderError};
@@ -26,25 +26,19 @@ pub async fn callback(
     if authorization.provider != provider {
         return Err(expired_page());
     }
-    let back = |error: OAuthError| {
-        let mut params = vec![
-            ("error", error.code.to_string()),
-            ("error_description", error.description),
-        ];
-        if let Some(s) = &authorization.client_state {
-            params.push(("state", s.clone()));
-        }
-        params.push(("iss", state.issuer.clone()));
-        redirect_with(&authorization.redirect_uri, &params)
+    let back = ClientRedirect {
+        redirect_uri: authorization.redirect_uri.clone(),
+        state: authorization.client_state.clone(),
+        issuer: &state.issuer,
     };
     if let Some(error) = query.get("error") {
         tracing::info!(provider, error, "the upstream refused the sign-in");
-        return Ok(back(OAuthError::access_denied(format!(
+        return Ok(back.error(OAuthError::access_denied(format!(
             "sign-in at the identity provider failed: {error}"
         ))));
     }
     let Some(code) = query.get("code") else {
-        return Ok(back(OAuthError::server_error(
+        return Ok(back.error(OAuthError::server_error(
             "the identity provider returned no code",
         )));
     };
@@ -79,7 +73,7 @@ pub async fn callback(
                     "sign-in with {provider} failed; see the server log"
                 )),
             };
-            return Ok(back(oauth));
+            return Ok(back.error(oauth));
         }
     };
     let code = crypto::random_token();
@@ -129,10 +123,5 @@ pub async fn callback(
         client_id = grant.client_id,
         "user signed in"
     );
-    let mut params = vec![("code", code)];
-    if let Some(s) = &authorization.client_state {
-        params.push(("state", s.clone()));
-    }
-    params.push(("iss", state.issuer.clone()));
-    Ok(redirect_with(&authorization.redirect_uri, &params))
+    Ok(back.code(code))
 }

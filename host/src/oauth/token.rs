@@ -90,29 +90,11 @@ pub async fn token(
         Some("authorization_code") => {
             let code =
                 param("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-            let grant = match state
+            let grant = state
                 .store
                 .redeem_code(&crypto::hash_token(code), now)
                 .await?
-            {
-                Ok(grant) => grant,
-                Err(RedeemError::Replayed { grant_id }) => {
-                    tracing::warn!(
-                        client_id = client.client_id,
-                        grant_id,
-                        "authorization code replayed; grant revoked"
-                    );
-                    return Err(OAuthError::invalid_grant(
-                        "the authorization code was already used; tokens issued with it are revoked",
-                    ));
-                }
-                Err(RedeemError::Expired) => {
-                    return Err(OAuthError::invalid_grant(
-                        "the authorization code has expired",
-                    ));
-                }
-                Err(_) => return Err(OAuthError::invalid_grant("unknown authorization code")),
-            };
+                .map_err(|e| redeem_error("authorization code", e, &client))?;
             // From here the code is spent, whatever happens: a wrong verifier burns it.
             if grant.client_id != client.client_id {
                 state.store.revoke_grant(&grant.id, now).await?;
@@ -140,32 +122,11 @@ pub async fn token(
         Some("refresh_token") => {
             let token = param("refresh_token")
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-            let grant = match state
+            let grant = state
                 .store
                 .use_refresh_token(&crypto::hash_token(token), now)
                 .await?
-            {
-                Ok(grant) => grant,
-                Err(RedeemError::Replayed { grant_id }) => {
-                    tracing::warn!(
-                        client_id = client.client_id,
-                        grant_id,
-                        "refresh token reused; its family is revoked"
-                    );
-                    return Err(OAuthError::invalid_grant(
-                        "the refresh token was already used; all tokens of this grant are revoked",
-                    ));
-                }
-                Err(RedeemError::Expired) => {
-                    return Err(OAuthError::invalid_grant("the refresh token has expired"));
-                }
-                Err(RedeemError::Revoked) => {
-                    return Err(OAuthError::invalid_grant("the grant was revoked"));
-                }
-                Err(RedeemError::Unknown) => {
-                    return Err(OAuthError::invalid_grant("unknown refresh token"));
-                }
-            };
+                .map_err(|e| redeem_error("refresh token", e, &client))?;
             if grant.client_id != client.client_id {
                 state.store.revoke_grant(&grant.id, now).await?;
                 return Err(OAuthError::invalid_grant(
@@ -201,6 +162,26 @@ pub async fn token(
         "tokens issued"
     );
     Ok(response)
+}
+
+/// Why a code or refresh token was refused, in words; a replay is logged, since the
+/// grant was revoked because of it.
+fn redeem_error(what: &str, error: RedeemError, client: &Client) -> OAuthError {
+    match error {
+        RedeemError::Replayed { grant_id } => {
+            tracing::warn!(
+                client_id = client.client_id,
+                grant_id,
+                "{what} replayed; grant revoked"
+            );
+            OAuthError::invalid_grant(format!(
+                "the {what} was already used; all tokens of this grant are revoked"
+            ))
+        }
+        RedeemError::Expired => OAuthError::invalid_grant(format!("the {what} has expired")),
+        RedeemError::Revoked => OAuthError::invalid_grant("the grant was revoked"),
+        RedeemError::Unknown => OAuthError::invalid_grant(format!("unknown {what}")),
+    }
 }
 
 fn check_resource(requested: Option<&str>, grant: &Grant) -> Result<(), OAuthError> {

@@ -7,8 +7,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use authhost::provider::http_client::{ClientAuth, HttpError, Request, Response};
-pub use authhost::provider::types::{
+pub use self::authhost::provider::http_client::{ClientAuth, HttpError, Request, Response};
+pub use self::authhost::provider::types::{
     AuthorizeRequest, Claims, CodeExchange, ProviderConfig, ProviderError, ProviderInfo,
     SettingKind, SettingSpec, TokenKind, TokenSet,
 };

@@ -2,10 +2,10 @@
 //! `<issuer>/.well-known/openid-configuration` (Keycloak, Okta, Auth0, Entra ID, Dex,
 //! Authentik, ...). Authorization code with PKCE, refresh, ID token and userinfo claims.
 
-use authhost_provider_sdk::oidc::{self, ClaimNames, Discovery};
+use authhost_provider_sdk::oidc::{self, ClaimNames, Discovery, OidcClient};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, http, settings, token,
+    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, settings,
 };
 
 pub struct OidcProvider;
@@ -23,65 +23,37 @@ fn setting(name: &str, kind: SettingKind, default: Option<&str>, description: &s
     }
 }
 
-/// The upstream's endpoints, from the configured issuer (or an explicit discovery URL).
-pub fn discovery(config: &ProviderConfig) -> Result<Discovery, ProviderError> {
-    let issuer = settings::required(config, "issuer")?;
-    let url = settings::get(config, "discovery_url")
-        .map(String::from)
-        .unwrap_or_else(|| Discovery::url_for(issuer));
-    Discovery::fetch(&url, issuer)
+/// The OIDC client this instance's settings describe.
+fn client(config: &ProviderConfig) -> Result<OidcClient<'_>, ProviderError> {
+    let mut client = OidcClient::new(config, settings::required(config, "issuer")?);
+    if let Some(url) = settings::get(config, "discovery_url") {
+        client.discovery_url = url.to_string();
+    }
+    if settings::get(config, "token_auth_method") == Some("client_secret_post") {
+        client.secret_auth = ClientAuth::FormPost;
+    }
+    client.use_userinfo = settings::flag(config, "use_userinfo", true);
+    Ok(client)
 }
 
-/// The authorization URL for `request`, given the discovered endpoints.
+/// Extra authorization parameters from the `authorize_params` setting.
+fn extra_params(config: &ProviderConfig) -> Vec<(String, String)> {
+    authhost_provider_sdk::url_form_pairs(settings::get(config, "authorize_params").unwrap_or(""))
+}
+
+/// The authorization URL for `request`, given the discovered endpoints (also called
+/// natively by the host's benchmark).
 pub fn build_authorize_url(
     discovery: &Discovery,
     config: &ProviderConfig,
     request: &AuthorizeRequest,
 ) -> Result<String, ProviderError> {
-    let scope = config.scopes.join(" ");
-    let mut params: Vec<(&str, &str)> = vec![
-        ("response_type", "code"),
-        ("client_id", &config.client_id),
-        ("redirect_uri", &config.redirect_uri),
-        ("scope", &scope),
-        ("state", &request.state),
-        ("nonce", &request.nonce),
-    ];
-    if let Some(challenge) = &request.code_challenge {
-        params.push(("code_challenge", challenge));
-        params.push(("code_challenge_method", "S256"));
-    }
-    let extra = settings::get(config, "authorize_params").unwrap_or("");
-    let extra: Vec<(String, String)> = authhost_provider_sdk::url_form_pairs(extra);
-    params.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    authhost_provider_sdk::url_with_query(&discovery.authorization_endpoint, &params)
-}
-
-/// Client authentication at the token endpoint: the host attaches the secret.
-fn client_auth(config: &ProviderConfig) -> ClientAuth {
-    if !config.has_client_secret {
-        return ClientAuth::None;
-    }
-    match settings::get(config, "token_auth_method") {
-        Some("client_secret_post") => ClientAuth::FormPost,
-        _ => ClientAuth::Basic,
-    }
-}
-
-fn token_request<'a>(
-    config: &'a ProviderConfig,
-    mut params: Vec<(&'a str, &'a str)>,
-) -> Result<TokenSet, ProviderError> {
-    let endpoints = discovery(config)?;
-    let auth = client_auth(config);
-    // With Basic the client id travels in the header; a second copy in the body is
-    // refused by strict servers as "more than one authentication method".
-    if auth != ClientAuth::Basic {
-        params.push(("client_id", &config.client_id));
-    }
-    let response = http::post_form(&endpoints.token_endpoint, &params, auth)?;
-    token::parse_response(&endpoints.token_endpoint, &response)
+    let extra = extra_params(config);
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    oidc::authorize_url(discovery, config, request, &extra)
 }
 
 impl Provider for OidcProvider {
@@ -148,61 +120,22 @@ impl Provider for OidcProvider {
         config: ProviderConfig,
         request: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
-        build_authorize_url(&discovery(&config)?, &config, &request)
+        build_authorize_url(&client(&config)?.discovery()?, &config, &request)
     }
 
     fn exchange_code(
         config: ProviderConfig,
         exchange: CodeExchange,
     ) -> Result<TokenSet, ProviderError> {
-        let mut params = vec![
-            ("grant_type", "authorization_code"),
-            ("code", exchange.code.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-        ];
-        if let Some(verifier) = &exchange.code_verifier {
-            params.push(("code_verifier", verifier));
-        }
-        let tokens = token_request(&config, params)?;
-        if let Some(id_token) = &tokens.id_token {
-            let issuer = settings::required(&config, "issuer")?;
-            oidc::check_id_token(id_token, issuer, &config.client_id, Some(&exchange.nonce))?;
-        }
-        Ok(tokens)
+        client(&config)?.exchange_code(&exchange)
     }
 
     fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
-        let params = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.as_str()),
-        ];
-        token_request(&config, params)
+        client(&config)?.refresh(&refresh_token)
     }
 
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
-        let issuer = settings::required(&config, "issuer")?;
-        let mut claims = match &tokens.id_token {
-            Some(id_token) => oidc::check_id_token(id_token, issuer, &config.client_id, None)?,
-            None => Default::default(),
-        };
-        let endpoints = discovery(&config)?;
-        if let Some(userinfo) = endpoints
-            .userinfo_endpoint
-            .as_deref()
-            .filter(|_| settings::flag(&config, "use_userinfo", true))
-        {
-            let info = http::get_json(userinfo, Some(&tokens.access_token))?;
-            let info = info.as_object().cloned().unwrap_or_default();
-            // OIDC Core 5.3.2: userinfo `sub` must match the ID token's.
-            if let (Some(a), Some(b)) = (claims.get("sub"), info.get("sub"))
-                && a != b
-            {
-                return Err(ProviderError::UpstreamError(
-                    "userinfo `sub` differs from the ID token's".into(),
-                ));
-            }
-            claims.extend(info);
-        }
+        let claims = client(&config)?.claims(&tokens)?;
         let names = ClaimNames {
             groups: settings::get(&config, "groups_claim").unwrap_or("groups"),
             roles: settings::get(&config, "roles_claim").unwrap_or("roles"),
@@ -211,28 +144,6 @@ impl Provider for OidcProvider {
     }
 
     fn revoke(config: ProviderConfig, token: String, kind: TokenKind) -> Result<(), ProviderError> {
-        let endpoints = discovery(&config)?;
-        let url = endpoints
-            .revocation_endpoint
-            .ok_or(ProviderError::Unsupported)?;
-        let hint = match kind {
-            TokenKind::AccessToken => "access_token",
-            TokenKind::RefreshToken => "refresh_token",
-        };
-        let mut params = vec![("token", token.as_str()), ("token_type_hint", hint)];
-        let auth = client_auth(&config);
-        if auth != ClientAuth::Basic {
-            params.push(("client_id", &config.client_id));
-        }
-        let response = http::post_form(&url, &params, auth)?;
-        // RFC 7009 2.2: 200 whether or not the token was valid.
-        match response.status {
-            200..=299 => Ok(()),
-            _ => Err(token::parse_response(&url, &response)
-                .err()
-                .unwrap_or_else(|| {
-                    ProviderError::UpstreamError(format!("{url} answered HTTP {}", response.status))
-                })),
-        }
+        client(&config)?.revoke(&token, kind)
     }
 }

@@ -1,7 +1,10 @@
-//! OpenID Connect pieces shared by OIDC-based providers: discovery, ID token checks,
-//! and mapping standard claims to [`Claims`].
+//! OpenID Connect for OIDC-based providers: discovery, the code flow ([`OidcClient`]),
+//! ID token checks, and mapping standard claims to [`Claims`].
 
-use crate::{Claims, ProviderError, cache, http};
+use crate::{
+    AuthorizeRequest, Claims, ClientAuth, CodeExchange, ProviderConfig, ProviderError, TokenKind,
+    TokenSet, cache, http, token,
+};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -107,6 +110,180 @@ pub fn check_id_token(
         return Err(reject("expired".into()));
     }
     Ok(claims)
+}
+
+/// The authorization code flow against an OpenID provider, for providers built on OIDC
+/// (the generic one, Keycloak, Google, ...): each maps its settings to one of these.
+pub struct OidcClient<'a> {
+    pub config: &'a ProviderConfig,
+    pub issuer: String,
+    pub discovery_url: String,
+    /// How the host authenticates token requests when there is a client secret.
+    pub secret_auth: ClientAuth,
+    /// Merge the userinfo endpoint's claims into the ID token's.
+    pub use_userinfo: bool,
+}
+
+impl<'a> OidcClient<'a> {
+    /// A client for `issuer`, with discovery under it and Basic client authentication.
+    pub fn new(config: &'a ProviderConfig, issuer: &str) -> Self {
+        let issuer = issuer.trim_end_matches('/').to_string();
+        OidcClient {
+            config,
+            discovery_url: Discovery::url_for(&issuer),
+            issuer,
+            secret_auth: ClientAuth::Basic,
+            use_userinfo: true,
+        }
+    }
+
+    pub fn discovery(&self) -> Result<Discovery, ProviderError> {
+        Discovery::fetch(&self.discovery_url, &self.issuer)
+    }
+
+    /// The authorization URL, with `extra` parameters (e.g. `access_type=offline`).
+    pub fn authorize_url(
+        &self,
+        request: &AuthorizeRequest,
+        extra: &[(&str, &str)],
+    ) -> Result<String, ProviderError> {
+        authorize_url(&self.discovery()?, self.config, request, extra)
+    }
+
+    fn client_auth(&self) -> ClientAuth {
+        if self.config.has_client_secret {
+            self.secret_auth
+        } else {
+            ClientAuth::None
+        }
+    }
+
+    /// POST a form to `url` as this client. With Basic the client id travels in the
+    /// header; a second copy in the body is refused by strict servers.
+    fn post_as_client<'p>(
+        &self,
+        url: &str,
+        mut params: Vec<(&'p str, &'p str)>,
+    ) -> Result<http::Response, ProviderError>
+    where
+        'a: 'p,
+    {
+        let auth = self.client_auth();
+        if auth != ClientAuth::Basic {
+            params.push(("client_id", &self.config.client_id));
+        }
+        http::post_form(url, &params, auth)
+    }
+
+    /// Redeem the code; the ID token, when there is one, is checked (issuer, audience,
+    /// nonce, expiry).
+    pub fn exchange_code(&self, exchange: &CodeExchange) -> Result<TokenSet, ProviderError> {
+        let mut params = vec![
+            ("grant_type", "authorization_code"),
+            ("code", exchange.code.as_str()),
+            ("redirect_uri", self.config.redirect_uri.as_str()),
+        ];
+        if let Some(verifier) = &exchange.code_verifier {
+            params.push(("code_verifier", verifier));
+        }
+        let endpoint = self.discovery()?.token_endpoint;
+        let tokens = token::parse_response(&endpoint, &self.post_as_client(&endpoint, params)?)?;
+        if let Some(id_token) = &tokens.id_token {
+            check_id_token(
+                id_token,
+                &self.issuer,
+                &self.config.client_id,
+                Some(&exchange.nonce),
+            )?;
+        }
+        Ok(tokens)
+    }
+
+    pub fn refresh(&self, refresh_token: &str) -> Result<TokenSet, ProviderError> {
+        let params = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let endpoint = self.discovery()?.token_endpoint;
+        token::parse_response(&endpoint, &self.post_as_client(&endpoint, params)?)
+    }
+
+    /// The user's claims: the ID token's, merged with userinfo's (OIDC Core 5.3.2: the
+    /// `sub` must agree).
+    pub fn claims(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {
+        let mut claims = match &tokens.id_token {
+            Some(id_token) => check_id_token(id_token, &self.issuer, &self.config.client_id, None)?,
+            None => Map::new(),
+        };
+        let discovery = self.discovery()?;
+        if let Some(userinfo) = discovery
+            .userinfo_endpoint
+            .as_deref()
+            .filter(|_| self.use_userinfo)
+        {
+            let info = http::get_json(userinfo, Some(&tokens.access_token))?;
+            let info = info.as_object().cloned().unwrap_or_default();
+            if let (Some(a), Some(b)) = (claims.get("sub"), info.get("sub"))
+                && a != b
+            {
+                return Err(ProviderError::UpstreamError(
+                    "userinfo `sub` differs from the ID token's".into(),
+                ));
+            }
+            claims.extend(info);
+        }
+        Ok(claims)
+    }
+
+    /// RFC 7009 revocation, where the provider advertises an endpoint.
+    pub fn revoke(&self, token: &str, kind: TokenKind) -> Result<(), ProviderError> {
+        let url = self
+            .discovery()?
+            .revocation_endpoint
+            .ok_or(ProviderError::Unsupported)?;
+        let hint = match kind {
+            TokenKind::AccessToken => "access_token",
+            TokenKind::RefreshToken => "refresh_token",
+        };
+        let response =
+            self.post_as_client(&url, vec![("token", token), ("token_type_hint", hint)])?;
+        // RFC 7009 2.2: 200 whether or not the token was valid.
+        if (200..300).contains(&response.status) {
+            return Ok(());
+        }
+        Err(match token::parse_response(&url, &response) {
+            Err(error) => error,
+            Ok(_) => {
+                ProviderError::UpstreamError(format!("{url} answered HTTP {}", response.status))
+            }
+        })
+    }
+}
+
+/// The authorization URL for `request` at the discovered endpoint: code flow, the
+/// configured scopes, state, nonce, PKCE S256, then `extra` parameters.
+pub fn authorize_url(
+    discovery: &Discovery,
+    config: &ProviderConfig,
+    request: &AuthorizeRequest,
+    extra: &[(&str, &str)],
+) -> Result<String, ProviderError> {
+    let scope = config.scopes.join(" ");
+    let mut params: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &config.client_id),
+        ("redirect_uri", &config.redirect_uri),
+        ("scope", &scope),
+        ("state", &request.state),
+        ("nonce", &request.nonce),
+    ];
+    if let Some(challenge) = &request.code_challenge {
+        params.push(("code_challenge", challenge));
+        params.push(("code_challenge_method", "S256"));
+    }
+    params.extend_from_slice(extra);
+    params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    crate::url_with_query(&discovery.authorization_endpoint, &params)
 }
 
 /// Names of the claims that carry groups and roles, which differ per upstream.

@@ -188,13 +188,24 @@ impl TestAuthhost {
     }
 
     pub async fn exchange(&self, client_id: &str, code: &str, pkce: &Pkce) -> (StatusCode, Value) {
+        self.exchange_for("/mcp", client_id, code, pkce).await
+    }
+
+    /// Redeem a code for the resource at `path`.
+    pub async fn exchange_for(
+        &self,
+        path: &str,
+        client_id: &str,
+        code: &str,
+        pkce: &Pkce,
+    ) -> (StatusCode, Value) {
         self.token(&[
             ("grant_type", "authorization_code"),
             ("client_id", client_id),
             ("code", code),
             ("redirect_uri", CALLBACK),
             ("code_verifier", &pkce.verifier),
-            ("resource", &self.url("/mcp")),
+            ("resource", &self.url(path)),
         ])
         .await
     }
