@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod conformance;
 pub mod crypto;
 pub mod dev;
 pub mod gateway;

@@ -52,6 +52,13 @@ enum ProvidersCommand {
     List,
     /// Load one component file and describe it (or say why it cannot be used).
     Inspect { file: PathBuf },
+    /// Run a component through the whole contract against a local stand-in upstream.
+    Test {
+        file: PathBuf,
+        /// A TOML file of provider settings (`realm = "corp"`), overriding generated ones.
+        #[arg(long = "settings")]
+        settings: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +105,9 @@ fn run() -> anyhow::Result<()> {
             }
             Command::Providers(ProvidersCommand::List) => list(&config).await,
             Command::Providers(ProvidersCommand::Inspect { file }) => inspect(&config, &file).await,
+            Command::Providers(ProvidersCommand::Test { file, settings }) => {
+                conformance(&config, &file, settings.as_deref()).await
+            }
         }
     })
 }
@@ -144,6 +154,33 @@ async fn list(config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn conformance(config: &Config, file: &Path, settings: Option<&Path>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let settings = match settings {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let block: authhost::config::ProviderConfig =
+                toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+            block
+                .settings()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Default::default(),
+    };
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        ..authhost::server::runtime_config(config)
+    })?;
+    let report =
+        authhost::conformance::run(runtime, &file.display().to_string(), &bytes, settings).await?;
+    report.print();
+    match report.failed() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} conformance checks failed"),
+    }
 }
 
 async fn inspect(config: &Config, file: &Path) -> anyhow::Result<()> {

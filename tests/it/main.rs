@@ -2,6 +2,7 @@
 
 mod authorization;
 mod common;
+mod conformance;
 mod gateway;
 mod loading;
 mod mcp_sdk;

@@ -3,7 +3,7 @@
 use super::error::OAuthError;
 use super::token::authenticate_client;
 use crate::crypto;
-use crate::runtime::TokenKind;
+use crate::runtime::{ProviderError, TokenKind};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -77,18 +77,22 @@ async fn revoke_upstream(state: &AppState, grant: &crate::store::Grant) {
     else {
         return;
     };
-    let (token, kind) = match tokens["refresh_token"].as_str() {
-        Some(rt) => (rt.to_string(), TokenKind::RefreshToken),
-        None => (
-            tokens["access_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            TokenKind::AccessToken,
-        ),
-    };
-    if let Err(error) = instance.revoke(token, kind).await {
-        tracing::warn!("upstream revocation failed: {error}");
+    // The refresh token first (it ends the whole upstream grant where supported), else
+    // the access token.
+    let candidates = [
+        (tokens["refresh_token"].as_str(), TokenKind::RefreshToken),
+        (tokens["access_token"].as_str(), TokenKind::AccessToken),
+    ];
+    for (token, kind) in candidates {
+        let Some(token) = token else { continue };
+        match instance.revoke(token.to_string(), kind).await {
+            Ok(()) => return,
+            Err(e) if matches!(e.provider_error(), Some(ProviderError::Unsupported)) => continue,
+            Err(e) => {
+                tracing::warn!("upstream revocation failed: {e}");
+                return;
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod postgres;
 pub mod server;
+pub mod simulators;
 pub mod test_server;
 pub mod upstream;
 
