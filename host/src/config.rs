@@ -198,8 +198,10 @@ impl ServerConfig {
 pub struct RuntimeConfig {
     /// Every `*.wasm` here is loaded at start, beside the bundled providers.
     pub providers_dir: Option<PathBuf>,
-    /// Cache compiled components under `<data_dir>/component-cache`.
+    /// Cache compiled components, so restarts do not recompile.
     pub compile_cache: bool,
+    /// Where; defaults to `<data_dir>/component-cache`.
+    pub compile_cache_dir: Option<PathBuf>,
     /// Provider calls that may run at once.
     pub max_concurrent_calls: u32,
     /// The most memory any provider instance may be given (MiB).
@@ -211,6 +213,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             providers_dir: None,
             compile_cache: true,
+            compile_cache_dir: None,
             max_concurrent_calls: 256,
             max_memory_mib: 256,
         }

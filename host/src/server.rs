@@ -23,10 +23,13 @@ use std::time::Duration;
 /// The component runtime's settings from the config file.
 pub fn runtime_config(config: &Config) -> RuntimeConfig {
     RuntimeConfig {
-        cache_dir: config
-            .runtime
-            .compile_cache
-            .then(|| config.server.data_dir.join("component-cache")),
+        cache_dir: config.runtime.compile_cache.then(|| {
+            config
+                .runtime
+                .compile_cache_dir
+                .clone()
+                .unwrap_or_else(|| config.server.data_dir.join("component-cache"))
+        }),
         max_concurrent_calls: config.runtime.max_concurrent_calls,
         max_memory_bytes: config.runtime.max_memory_mib << 20,
     }

@@ -7,24 +7,13 @@
 use authhost_provider_sdk::bindings::authhost::provider::http_client::Request;
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, http, settings, token,
-    url_with_query,
+    ProviderInfo, SettingKind, TokenKind, TokenSet, http, settings, token, url_with_query,
 };
 use serde_json::{Value, json};
 
 struct GitHub;
 
 authhost_provider_sdk::export!(GitHub);
-
-fn setting(name: &str, kind: SettingKind, default: Option<&str>, description: &str) -> SettingSpec {
-    SettingSpec {
-        name: name.into(),
-        kind,
-        required: false,
-        default_value: default.map(String::from),
-        description: description.into(),
-    }
-}
 
 fn base(config: &ProviderConfig) -> Result<&str, ProviderError> {
     settings::base_url(config, "base_url")
@@ -158,25 +147,25 @@ impl Provider for GitHub {
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["read:user".into(), "user:email".into()],
             settings: vec![
-                setting(
+                settings::spec(
                     "base_url",
                     SettingKind::Url,
                     Some("https://github.com"),
                     "GitHub, or your GitHub Enterprise Server (https://HOST).",
                 ),
-                setting(
+                settings::spec(
                     "api_url",
                     SettingKind::Url,
                     Some("https://api.github.com"),
                     "The REST API: https://api.github.com, or https://HOST/api/v3 for Enterprise Server.",
                 ),
-                setting(
+                settings::spec(
                     "orgs",
                     SettingKind::List,
                     None,
                     "Organizations whose active membership becomes a group (and `org:role` a role).",
                 ),
-                setting(
+                settings::spec(
                     "teams",
                     SettingKind::Boolean,
                     Some("false"),
@@ -227,13 +216,7 @@ impl Provider for GitHub {
 
     fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
         // Only GitHub-App user tokens have refresh tokens; each use returns a new one.
-        token_request(
-            &config,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh_token),
-            ],
-        )
+        token_request(&config, &token::refresh_grant(&refresh_token))
     }
 
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {

@@ -5,29 +5,13 @@
 use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, CodeExchange, Provider, ProviderConfig, ProviderError, ProviderInfo,
-    SettingKind, SettingSpec, TokenKind, TokenSet, settings,
+    SettingKind, TokenKind, TokenSet, settings,
 };
 use serde_json::Value;
 
 struct Keycloak;
 
 authhost_provider_sdk::export!(Keycloak);
-
-fn setting(
-    name: &str,
-    kind: SettingKind,
-    required: bool,
-    default: Option<&str>,
-    description: &str,
-) -> SettingSpec {
-    SettingSpec {
-        name: name.into(),
-        kind,
-        required,
-        default_value: default.map(String::from),
-        description: description.into(),
-    }
-}
 
 /// `https://host[/auth]/realms/<realm>`.
 fn issuer(config: &ProviderConfig) -> Result<String, ProviderError> {
@@ -53,38 +37,27 @@ impl Provider for Keycloak {
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "profile".into(), "email".into()],
             settings: vec![
-                setting(
+                settings::required_spec(
                     "server_url",
                     SettingKind::Url,
-                    true,
-                    None,
                     "The Keycloak server, e.g. https://sso.example.com.",
                 ),
-                setting(
-                    "realm",
-                    SettingKind::Text,
-                    true,
-                    None,
-                    "The realm users sign in to.",
-                ),
-                setting(
+                settings::required_spec("realm", SettingKind::Text, "The realm users sign in to."),
+                settings::spec(
                     "legacy_auth_prefix",
                     SettingKind::Boolean,
-                    false,
                     Some("false"),
                     "Keycloak before 17 (WildFly) serves realms under /auth.",
                 ),
-                setting(
+                settings::spec(
                     "groups_claim",
                     SettingKind::Text,
-                    false,
                     Some("groups"),
                     "The claim of the Group Membership mapper.",
                 ),
-                setting(
+                settings::spec(
                     "client_roles",
                     SettingKind::Boolean,
-                    false,
                     Some("true"),
                     "Add this client's roles as `<client_id>:<role>`.",
                 ),

@@ -13,16 +13,6 @@ pub struct OidcProvider;
 #[cfg(target_arch = "wasm32")]
 authhost_provider_sdk::export!(OidcProvider);
 
-fn setting(name: &str, kind: SettingKind, default: Option<&str>, description: &str) -> SettingSpec {
-    SettingSpec {
-        name: name.into(),
-        kind,
-        required: false,
-        default_value: default.map(String::from),
-        description: description.into(),
-    }
-}
-
 /// The OIDC client this instance's settings describe.
 fn client(config: &ProviderConfig) -> Result<OidcClient<'_>, ProviderError> {
     let mut client = OidcClient::new(config, settings::required(config, "issuer")?);
@@ -66,44 +56,44 @@ impl Provider for OidcProvider {
             settings: vec![
                 SettingSpec {
                     required: true,
-                    ..setting(
+                    ..settings::spec(
                         "issuer",
                         SettingKind::Url,
                         None,
                         "The issuer URL; discovery is read from <issuer>/.well-known/openid-configuration.",
                     )
                 },
-                setting(
+                settings::spec(
                     "discovery_url",
                     SettingKind::Url,
                     None,
                     "Overrides the discovery URL when it is not under the issuer.",
                 ),
-                setting(
+                settings::spec(
                     "token_auth_method",
                     SettingKind::Text,
                     Some("client_secret_basic"),
                     "client_secret_basic or client_secret_post.",
                 ),
-                setting(
+                settings::spec(
                     "authorize_params",
                     SettingKind::Text,
                     None,
                     "Extra authorization parameters, form-encoded (e.g. prompt=consent&access_type=offline).",
                 ),
-                setting(
+                settings::spec(
                     "use_userinfo",
                     SettingKind::Boolean,
                     Some("true"),
                     "Merge the userinfo endpoint's claims into the ID token's.",
                 ),
-                setting(
+                settings::spec(
                     "groups_claim",
                     SettingKind::Text,
                     Some("groups"),
                     "Claim (dotted path) holding the user's groups.",
                 ),
-                setting(
+                settings::spec(
                     "roles_claim",
                     SettingKind::Text,
                     Some("roles"),

@@ -178,14 +178,7 @@ impl<'a> OidcClient<'a> {
     /// Redeem the code; the ID token, when there is one, is checked (issuer, audience,
     /// nonce, expiry).
     pub fn exchange_code(&self, exchange: &CodeExchange) -> Result<TokenSet, ProviderError> {
-        let mut params = vec![
-            ("grant_type", "authorization_code"),
-            ("code", exchange.code.as_str()),
-            ("redirect_uri", self.config.redirect_uri.as_str()),
-        ];
-        if let Some(verifier) = &exchange.code_verifier {
-            params.push(("code_verifier", verifier));
-        }
+        let params = token::code_grant(self.config, exchange);
         let endpoint = self.discovery()?.token_endpoint;
         let tokens = token::parse_response(&endpoint, &self.post_as_client(&endpoint, params)?)?;
         if let Some(id_token) = &tokens.id_token {
@@ -200,10 +193,7 @@ impl<'a> OidcClient<'a> {
     }
 
     pub fn refresh(&self, refresh_token: &str) -> Result<TokenSet, ProviderError> {
-        let params = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ];
+        let params = token::refresh_grant(refresh_token);
         let endpoint = self.discovery()?.token_endpoint;
         token::parse_response(&endpoint, &self.post_as_client(&endpoint, params)?)
     }

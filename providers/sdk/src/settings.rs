@@ -1,6 +1,6 @@
 //! Reading the operator's settings for one provider instance.
 
-use crate::{ProviderConfig, ProviderError};
+use crate::{ProviderConfig, ProviderError, SettingKind, SettingSpec};
 
 /// The value of a setting, if the operator gave one (the host fills in declared defaults).
 pub fn get<'a>(config: &'a ProviderConfig, key: &str) -> Option<&'a str> {
@@ -42,4 +42,28 @@ pub fn list(config: &ProviderConfig, key: &str) -> Vec<String> {
 /// A URL setting without its trailing slash, so paths can be appended.
 pub fn base_url<'a>(config: &'a ProviderConfig, key: &str) -> Result<&'a str, ProviderError> {
     Ok(required(config, key)?.trim_end_matches('/'))
+}
+
+/// An optional setting for `info`, with its default (the host fills it in).
+pub fn spec(
+    name: &str,
+    kind: SettingKind,
+    default: Option<&str>,
+    description: &str,
+) -> SettingSpec {
+    SettingSpec {
+        name: name.into(),
+        kind,
+        required: false,
+        default_value: default.map(String::from),
+        description: description.into(),
+    }
+}
+
+/// A setting for `info` the operator must give.
+pub fn required_spec(name: &str, kind: SettingKind, description: &str) -> SettingSpec {
+    SettingSpec {
+        required: true,
+        ..spec(name, kind, None, description)
+    }
 }

@@ -3,7 +3,7 @@
 //! any case, errors with 200 status (GitHub), extra fields worth keeping.
 
 use crate::http::Response;
-use crate::{ProviderError, TokenSet};
+use crate::{CodeExchange, ProviderConfig, ProviderError, TokenSet};
 use serde_json::{Map, Value};
 
 const KNOWN_FIELDS: &[&str] = &[
@@ -14,6 +14,31 @@ const KNOWN_FIELDS: &[&str] = &[
     "id_token",
     "scope",
 ];
+
+/// The form that redeems an authorization code (RFC 6749 4.1.3), with the PKCE verifier.
+/// Add `client_id` where the upstream wants it in the body.
+pub fn code_grant<'a>(
+    config: &'a ProviderConfig,
+    exchange: &'a CodeExchange,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("grant_type", "authorization_code"),
+        ("code", exchange.code.as_str()),
+        ("redirect_uri", config.redirect_uri.as_str()),
+    ];
+    if let Some(verifier) = &exchange.code_verifier {
+        params.push(("code_verifier", verifier));
+    }
+    params
+}
+
+/// The form that uses a refresh token (RFC 6749 6).
+pub fn refresh_grant(refresh_token: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ]
+}
 
 /// Parse a token endpoint response into a [`TokenSet`], or the upstream's error.
 pub fn parse_response(url: &str, response: &Response) -> Result<TokenSet, ProviderError> {

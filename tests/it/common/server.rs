@@ -67,6 +67,9 @@ impl TestAuthhost {
         config.server.data_dir = data_dir.clone();
         config.server.database_url = options.database_url.clone();
         config.consent.remember = options.remember_consent;
+        // One compile of each bundled component for the whole test run.
+        config.runtime.compile_cache_dir =
+            Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
         config.clients = options.static_clients.clone();
         config.client_metadata.allow_private_hosts = options.allow_private_metadata;
         if let Some(ttl) = options.access_token_ttl {

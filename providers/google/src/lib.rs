@@ -1,0 +1,211 @@
+//! Google accounts and Google Workspace through OpenID Connect (discovery at
+//! `https://accounts.google.com`). Quirks handled: a refresh token only comes with
+//! `access_type=offline`, and reliably only with `prompt=consent`; `hd` in the
+//! authorization request is only a hint, so `hosted_domain` is enforced on the ID
+//! token's `hd` claim; ID tokens name the issuer as `https://accounts.google.com` or,
+//! in the legacy form, `accounts.google.com`; the token, userinfo and revocation
+//! endpoints live on other hosts than the issuer; revoking a token Google no longer
+//! knows answers 400 `invalid_token`, which counts as revoked.
+
+use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
+use authhost_provider_sdk::{
+    AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
+    ProviderInfo, SettingKind, TokenKind, TokenSet, http, log_info, settings, token,
+};
+use serde_json::{Map, Value};
+
+struct Google;
+
+authhost_provider_sdk::export!(Google);
+
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+fn client(config: &ProviderConfig) -> OidcClient<'_> {
+    let mut client = OidcClient::new(
+        config,
+        settings::get(config, "issuer").unwrap_or(GOOGLE_ISSUER),
+    );
+    // Google documents the secret in the form body (it takes Basic as well).
+    client.secret_auth = ClientAuth::FormPost;
+    client
+}
+
+/// The ID token's claims after the SDK's checks (audience, nonce, expiry, issuer).
+///
+/// Google's ID tokens carry `iss` as `https://accounts.google.com` or as the bare
+/// `accounts.google.com` (OpenID Connect reference, "iss"); both mean Google. The SDK
+/// compares one issuer string, so when the token uses the configured issuer without
+/// its scheme, check it against that form. Any other issuer still fails the check.
+fn id_token_claims(
+    client: &OidcClient,
+    id_token: &str,
+    nonce: Option<&str>,
+) -> Result<Map<String, Value>, ProviderError> {
+    let iss = oidc::jwt_payload(id_token)?
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let expected = match iss {
+        Some(iss) if client.issuer.split_once("://").map(|(_, bare)| bare) == Some(&iss) => iss,
+        _ => client.issuer.clone(),
+    };
+    oidc::check_id_token(id_token, &expected, &client.config.client_id, nonce)
+}
+
+/// With `hosted_domain` set, only accounts of that Workspace domain (`*`: of any
+/// Workspace domain) get in. Personal accounts have no `hd` claim.
+fn check_hosted_domain(
+    config: &ProviderConfig,
+    claims: &Map<String, Value>,
+) -> Result<(), ProviderError> {
+    let Some(wanted) = settings::get(config, "hosted_domain") else {
+        return Ok(());
+    };
+    match claims.get("hd").and_then(Value::as_str) {
+        Some(hd) if hd == wanted || (wanted == "*" && !hd.is_empty()) => Ok(()),
+        hd => Err(ProviderError::AccessDenied(format!(
+            "the Google account is not in the Workspace domain `{wanted}` (its hd: {})",
+            hd.unwrap_or("none, a personal account")
+        ))),
+    }
+}
+
+impl Provider for Google {
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            id: "google".into(),
+            display_name: "Google".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            default_scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            settings: vec![
+                settings::spec(
+                    "issuer",
+                    SettingKind::Url,
+                    Some(GOOGLE_ISSUER),
+                    "Google's issuer; discovery is read under it. Change only to point at a test upstream.",
+                ),
+                // Discovery puts the endpoints on these hosts. They are declared so
+                // that the host's default allowed_hosts (the hosts of URL settings)
+                // include them; the provider itself follows discovery.
+                settings::spec(
+                    "token_api_url",
+                    SettingKind::Url,
+                    Some("https://oauth2.googleapis.com"),
+                    "Where Google's token and revocation endpoints are (from discovery); declared so allowed_hosts includes it. Change only together with issuer.",
+                ),
+                settings::spec(
+                    "userinfo_api_url",
+                    SettingKind::Url,
+                    Some("https://openidconnect.googleapis.com"),
+                    "Where Google's userinfo endpoint is (from discovery; read only when a token set has no ID token). Change only together with issuer.",
+                ),
+                settings::spec(
+                    "hosted_domain",
+                    SettingKind::Text,
+                    None,
+                    "A Google Workspace domain (example.com): sent as the hd hint and enforced on the ID token's hd claim. `*` admits any Workspace account, no personal ones.",
+                ),
+                settings::spec(
+                    "prompt",
+                    SettingKind::Text,
+                    Some("consent"),
+                    "The prompt parameter. consent makes Google return a refresh token on every sign-in; empty leaves it to Google.",
+                ),
+            ],
+            supports_pkce: true,
+            supports_refresh: true,
+            supports_revoke: true,
+        }
+    }
+
+    fn authorize_url(
+        config: ProviderConfig,
+        request: AuthorizeRequest,
+    ) -> Result<String, ProviderError> {
+        // Without access_type=offline Google issues no refresh token at all.
+        let mut extra = vec![("access_type", "offline")];
+        if let Some(prompt) = settings::get(&config, "prompt") {
+            extra.push(("prompt", prompt));
+        }
+        if let Some(domain) = settings::get(&config, "hosted_domain") {
+            extra.push(("hd", domain));
+        }
+        client(&config).authorize_url(&request, &extra)
+    }
+
+    fn exchange_code(
+        config: ProviderConfig,
+        exchange: CodeExchange,
+    ) -> Result<TokenSet, ProviderError> {
+        // OidcClient::exchange_code would refuse the bare issuer form, so redeem here.
+        let client = client(&config);
+        let endpoint = client.discovery()?.token_endpoint;
+        let mut params = vec![
+            ("grant_type", "authorization_code"),
+            ("code", exchange.code.as_str()),
+            ("redirect_uri", config.redirect_uri.as_str()),
+            ("client_id", config.client_id.as_str()),
+        ];
+        if let Some(verifier) = &exchange.code_verifier {
+            params.push(("code_verifier", verifier));
+        }
+        let auth = if config.has_client_secret {
+            ClientAuth::FormPost
+        } else {
+            ClientAuth::None
+        };
+        let response = http::post_form(&endpoint, &params, auth)?;
+        let tokens = token::parse_response(&endpoint, &response)?;
+        if let Some(id_token) = &tokens.id_token {
+            id_token_claims(&client, id_token, Some(&exchange.nonce))?;
+        }
+        Ok(tokens)
+    }
+
+    fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
+        // Google keeps the refresh token: the answer normally has none.
+        client(&config).refresh(&refresh_token)
+    }
+
+    fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
+        let client = client(&config);
+        // The ID token has everything, `hd` included; userinfo only stands in for a
+        // token set without one (scopes without openid).
+        let raw = match &tokens.id_token {
+            Some(id_token) => id_token_claims(&client, id_token, None)?,
+            None => {
+                let url = client.discovery()?.userinfo_endpoint.ok_or_else(|| {
+                    ProviderError::UpstreamError(
+                        "no ID token and no userinfo endpoint in discovery".into(),
+                    )
+                })?;
+                match http::get_json(&url, Some(&tokens.access_token))? {
+                    Value::Object(info) => info,
+                    _ => {
+                        return Err(ProviderError::UpstreamError(format!(
+                            "{url} did not answer a JSON object"
+                        )));
+                    }
+                }
+            }
+        };
+        check_hosted_domain(&config, &raw)?;
+        let mut claims = oidc::map_claims(&raw, &ClaimNames::default())?;
+        // Google accounts have no username; the address is what users know them by.
+        if claims.username.is_none() {
+            claims.username = claims.email.clone();
+        }
+        Ok(claims)
+    }
+
+    fn revoke(config: ProviderConfig, token: String, kind: TokenKind) -> Result<(), ProviderError> {
+        // Revoking either kind ends the whole grant at Google.
+        match client(&config).revoke(&token, kind) {
+            Err(ProviderError::InvalidGrant(why)) => {
+                log_info(&format!("Google no longer knew the token ({why})"));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
