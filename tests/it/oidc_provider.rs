@@ -14,54 +14,9 @@ async fn oidc_instance(
     issuer: &str,
     settings: &[(&str, &str)],
 ) -> ProviderInstance {
-    let runtime = common::runtime();
-    let component = load_bundled(&runtime, "provider-oidc.wasm").await;
     let mut all = vec![("issuer", issuer)];
     all.extend_from_slice(settings);
-    let mut spec = common::spec("test", &all, &[upstream.origin()]);
-    spec.scopes = Some(
-        ["openid", "profile", "email", "groups"]
-            .map(String::from)
-            .to_vec(),
-    );
-    instance(&runtime, &component, spec)
-}
-
-/// Start a login, sign in at the upstream, and redeem the code.
-async fn sign_in(
-    provider: &ProviderInstance,
-    issuer: &str,
-    user: &str,
-    password: &str,
-) -> authhost::runtime::TokenSet {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let url = provider
-        .authorize_url(AuthorizeRequest {
-            state: "state-abc".into(),
-            code_challenge: Some(challenge.as_str().into()),
-            nonce: "nonce-xyz".into(),
-            extra: vec![],
-        })
-        .await
-        .expect("authorize url");
-    assert!(url.contains("code_challenge_method=S256"), "{url}");
-    let callback = upstream::login(&url, user, password).await;
-    let param = |k: &str| {
-        callback
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(param("state").as_deref(), Some("state-abc"));
-    assert_eq!(param("iss").as_deref(), Some(issuer));
-    provider
-        .exchange_code(CodeExchange {
-            code: param("code").expect("code in the callback"),
-            code_verifier: Some(verifier.secret().clone()),
-            nonce: "nonce-xyz".into(),
-        })
-        .await
-        .expect("code exchange")
+    common::bundled_instance("provider-oidc.wasm", &all, &[upstream.origin()]).await
 }
 
 #[tokio::test]
@@ -73,7 +28,7 @@ async fn full_flow_with_basic_client_auth() {
     let issuer = upstream.issuer("root");
     let provider = oidc_instance(&upstream, &issuer, &[]).await;
 
-    let tokens = sign_in(&provider, &issuer, "alice", "alice-password").await;
+    let tokens = upstream::sign_in(&provider, &issuer, "alice", "alice-password").await;
     assert_eq!(tokens.token_type, "Bearer");
     assert!(tokens.expires_in.is_some());
     assert!(tokens.id_token.is_some());
@@ -128,7 +83,7 @@ async fn client_secret_post_and_unverified_email() {
         &[("token_auth_method", "client_secret_post")],
     )
     .await;
-    let tokens = sign_in(&provider, &issuer, "bob", "bob-password").await;
+    let tokens = upstream::sign_in(&provider, &issuer, "bob", "bob-password").await;
     let claims = provider.user_claims(tokens).await.unwrap();
     assert_eq!(claims.subject, "bob-sub");
     assert!(!claims.email_verified);
@@ -145,7 +100,7 @@ async fn keycloak_shaped_realm_roles_map_to_roles() {
     assert!(issuer.ends_with("/realms/corp"));
     let provider =
         oidc_instance(&upstream, &issuer, &[("roles_claim", "realm_access.roles")]).await;
-    let tokens = sign_in(&provider, &issuer, "alice", "alice-password").await;
+    let tokens = upstream::sign_in(&provider, &issuer, "alice", "alice-password").await;
     let claims = provider.user_claims(tokens).await.unwrap();
     assert_eq!(claims.roles, vec!["admin"]);
 }

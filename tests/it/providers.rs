@@ -7,57 +7,6 @@ use authhost::runtime::{AuthorizeRequest, CodeExchange, ProviderInstance};
 use oauth2::PkceCodeChallenge;
 use serde_json::json;
 
-async fn bundled_instance(
-    file: &str,
-    settings: &[(&str, &str)],
-    allowed: &[String],
-) -> ProviderInstance {
-    let runtime = common::runtime();
-    let component = common::load_bundled(&runtime, file).await;
-    let mut spec = common::spec("test", settings, allowed);
-    // The test upstream puts groups in tokens only for this scope (Keycloak's Group
-    // Membership mapper adds them to every token).
-    spec.scopes = Some(
-        ["openid", "profile", "email", "groups"]
-            .map(String::from)
-            .to_vec(),
-    );
-    instance(&runtime, &component, spec)
-}
-
-/// Authorize, sign in as `user` at the upstream, redeem the code.
-async fn sign_in(
-    provider: &ProviderInstance,
-    user: &str,
-    password: &str,
-) -> authhost::runtime::TokenSet {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let url = provider
-        .authorize_url(AuthorizeRequest {
-            state: "s1".into(),
-            code_challenge: Some(challenge.as_str().into()),
-            nonce: "n1".into(),
-            extra: vec![],
-        })
-        .await
-        .expect("authorize url");
-    let callback = upstream::login(&url, user, password).await;
-    let code = callback
-        .iter()
-        .find(|(k, _)| k == "code")
-        .expect("code")
-        .1
-        .clone();
-    provider
-        .exchange_code(CodeExchange {
-            code,
-            code_verifier: Some(verifier.secret().clone()),
-            nonce: "n1".into(),
-        })
-        .await
-        .expect("code exchange")
-}
-
 fn keycloak_upstream() -> Upstream {
     Upstream::start(json!({
         "clients": [upstream::client("test-client", "test-secret", "client_secret_basic")],
@@ -74,7 +23,7 @@ fn keycloak_upstream() -> Upstream {
 async fn keycloak_builds_realm_endpoints_and_maps_roles_and_groups() {
     let upstream = keycloak_upstream();
     let server = upstream.origin();
-    let provider = bundled_instance(
+    let provider = common::bundled_instance(
         "provider-keycloak.wasm",
         &[("server_url", &server), ("realm", "corp")],
         std::slice::from_ref(&server),
@@ -96,7 +45,8 @@ async fn keycloak_builds_realm_endpoints_and_maps_roles_and_groups() {
         "{url}"
     );
 
-    let tokens = sign_in(&provider, "alice", "pw").await;
+    let tokens =
+        upstream::sign_in(&provider, &format!("{server}/realms/corp"), "alice", "pw").await;
     let refresh = tokens.refresh_token.clone().expect("refresh token");
     let claims = provider.user_claims(tokens).await.unwrap();
     assert_eq!(claims.subject, "kc-alice");
@@ -127,7 +77,7 @@ async fn keycloak_builds_realm_endpoints_and_maps_roles_and_groups() {
 async fn keycloak_legacy_prefix_puts_realms_under_auth() {
     let upstream = keycloak_upstream();
     let server = upstream.origin();
-    let provider = bundled_instance(
+    let provider = common::bundled_instance(
         "provider-keycloak.wasm",
         &[
             ("server_url", &server),
@@ -179,50 +129,23 @@ mod github {
         instance(&runtime, &component, spec)
     }
 
-    /// The simulator signs octocat in at once: follow its redirect, redeem the code.
-    async fn sign_in(provider: &ProviderInstance) -> authhost::runtime::TokenSet {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let url = provider
-            .authorize_url(AuthorizeRequest {
-                state: "st".into(),
-                code_challenge: Some(challenge.as_str().into()),
-                nonce: "n".into(),
-                extra: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(
-            url.contains("/login/oauth/authorize?")
-                && url.contains("scope=read%3Auser+user%3Aemail"),
-            "{url}"
-        );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let response = http.get(&url).send().await.unwrap();
-        let back = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        let code = back
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .unwrap()
-            .1
-            .into_owned();
-        provider
-            .exchange_code(CodeExchange {
-                code,
-                code_verifier: Some(verifier.secret().clone()),
-                nonce: "n".into(),
-            })
-            .await
-            .expect("exchange")
-    }
-
     #[tokio::test]
     async fn oauth_app_tokens_without_expiry_and_the_verified_primary_email() {
         let sim = GitHubSim::start(AppKind::OAuthApp).await;
         let provider = provider(&sim).await;
-        let tokens = sign_in(&provider).await;
+        let request = AuthorizeRequest {
+            state: "st".into(),
+            code_challenge: None,
+            nonce: "n".into(),
+            extra: vec![],
+        };
+        let url = provider.authorize_url(request).await.unwrap();
+        assert!(
+            url.starts_with(&format!("{}/login/oauth/authorize?", sim.origin)),
+            "{url}"
+        );
+        assert_eq!(query_of(&url)["scope"], "read:user user:email");
+        let tokens = sim_sign_in(&provider, None).await.expect("exchange");
         assert!(tokens.access_token.starts_with("gho_"));
         assert_eq!(tokens.expires_in, None, "OAuth-App tokens do not expire");
         assert_eq!(tokens.refresh_token, None);
@@ -259,7 +182,7 @@ mod github {
     async fn github_app_tokens_expire_and_rotate_their_refresh_token() {
         let sim = GitHubSim::start(AppKind::GitHubApp).await;
         let provider = provider(&sim).await;
-        let tokens = sign_in(&provider).await;
+        let tokens = sim_sign_in(&provider, None).await.expect("exchange");
         assert_eq!(tokens.expires_in, Some(28800), "string expiry parsed");
         let first = tokens.refresh_token.clone().expect("ghr_ token");
         let refreshed = provider.refresh(first.clone()).await.unwrap();

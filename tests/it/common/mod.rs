@@ -83,3 +83,21 @@ pub fn instance(
 ) -> ProviderInstance {
     ProviderInstance::new(runtime.clone(), component.clone(), spec).expect("valid instance")
 }
+
+/// A bundled component with test credentials, asking for `groups` too (the test upstream
+/// puts groups in tokens only for that scope; Keycloak's mapper does it always).
+pub async fn bundled_instance(
+    file: &str,
+    settings: &[(&str, &str)],
+    allowed: &[String],
+) -> ProviderInstance {
+    let runtime = runtime();
+    let component = load_bundled(&runtime, file).await;
+    let mut spec = spec("test", settings, allowed);
+    spec.scopes = Some(
+        ["openid", "profile", "email", "groups"]
+            .map(String::from)
+            .to_vec(),
+    );
+    instance(&runtime, &component, spec)
+}

@@ -139,3 +139,41 @@ pub async fn login(authorize_url: &str, username: &str, password: &str) -> Vec<(
     let callback = location(&r, &resume);
     callback.query_pairs().into_owned().collect()
 }
+
+/// Authorize with PKCE, sign in as `user` at the upstream, check the callback's `state`
+/// and `iss`, and redeem the code.
+pub async fn sign_in(
+    provider: &authhost::runtime::ProviderInstance,
+    issuer: &str,
+    user: &str,
+    password: &str,
+) -> authhost::runtime::TokenSet {
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let url = provider
+        .authorize_url(authhost::runtime::AuthorizeRequest {
+            state: "state-abc".into(),
+            code_challenge: Some(challenge.as_str().into()),
+            nonce: "nonce-xyz".into(),
+            extra: vec![],
+        })
+        .await
+        .expect("authorize url");
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    let callback = login(&url, user, password).await;
+    let param = |k: &str| {
+        callback
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(param("state").as_deref(), Some("state-abc"));
+    assert_eq!(param("iss").as_deref(), Some(issuer));
+    provider
+        .exchange_code(authhost::runtime::CodeExchange {
+            code: param("code").expect("code in the callback"),
+            code_verifier: Some(verifier.secret().clone()),
+            nonce: "nonce-xyz".into(),
+        })
+        .await
+        .expect("code exchange")
+}
