@@ -101,3 +101,11 @@ pub async fn bundled_instance(
     );
     instance(&runtime, &component, spec)
 }
+
+/// Serve `app` on a free loopback port for the rest of the test; its origin.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    origin
+}

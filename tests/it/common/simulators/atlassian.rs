@@ -55,9 +55,7 @@ impl AtlassianSim {
             .route("/api/me", get(me))
             .route("/api/oauth/token/accessible-resources", get(resources))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let origin = crate::common::serve(app).await;
         AtlassianSim { origin, state }
     }
 

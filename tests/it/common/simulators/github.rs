@@ -57,9 +57,7 @@ impl GitHubSim {
                 delete(delete_grant),
             )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let origin = crate::common::serve(app).await;
         GitHubSim { origin, state }
     }
 

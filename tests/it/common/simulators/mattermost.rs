@@ -64,9 +64,7 @@ impl MattermostSim {
             .route("/oauth/access_token", post(access_token))
             .route("/api/v4/users/me", get(me))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let origin = crate::common::serve(app).await;
         MattermostSim { origin, state }
     }
 

@@ -55,9 +55,7 @@ impl SalesforceSim {
             .route("/services/oauth2/userinfo", get(userinfo))
             .route("/services/oauth2/revoke", post(revoke))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let origin = crate::common::serve(app).await;
         SalesforceSim { origin, state }
     }
 
