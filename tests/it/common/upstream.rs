@@ -24,25 +24,45 @@ impl Upstream {
             rand_suffix()
         ));
         std::fs::write(&config_path, config.to_string()).unwrap();
-        let mut child = Command::new("node")
-            .arg(dir.join("server.js"))
-            .arg(&config_path)
-            .env("UPSTREAM_QUIET", "1")
-            // The server exits when its stdin closes, so it never outlives the test.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node tests/oidc-upstream/server.js (is Node.js installed?)");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let ready: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("oidc-upstream did not start: {line:?}"));
-        Upstream {
-            child,
-            issuers: ready["issuers"].clone(),
+        // A node start that never reports ready (seen once in CI) is retried, not
+        // waited on forever.
+        for attempt in 1..=3 {
+            let mut child = Command::new("node")
+                .arg(dir.join("server.js"))
+                .arg(&config_path)
+                .env("UPSTREAM_QUIET", "1")
+                // The server exits when its stdin closes, so it never outlives the test.
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start node tests/oidc-upstream/server.js (is Node.js installed?)");
+            let stdout = child.stdout.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(stdout).read_line(&mut line);
+                let _ = tx.send(line);
+            });
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) => {
+                    let ready: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|_| panic!("oidc-upstream did not start: {line:?}"));
+                    return Upstream {
+                        child,
+                        issuers: ready["issuers"].clone(),
+                    };
+                }
+                Err(_) => {
+                    eprintln!(
+                        "oidc-upstream not ready after 30 s (attempt {attempt}); restarting it"
+                    );
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
         }
+        panic!("oidc-upstream did not become ready in three attempts");
     }
 
     pub fn issuer(&self, name: &str) -> String {
