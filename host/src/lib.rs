@@ -8,13 +8,19 @@
 //! - [`gateway`]: bearer validation and the streaming proxy to MCP servers.
 //! - [`store`]: SQLite / PostgreSQL state.
 //! - [`dev`]: the embedded default of `serve --dev`.
+//! - [`audit`], [`metrics`], [`forwarded`]: operations (audit log, Prometheus, proxies).
 
+pub mod admin;
+pub mod audit;
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod crypto;
 pub mod dev;
+pub mod forwarded;
 pub mod gateway;
+pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod registry;

@@ -1,9 +1,11 @@
 //! The `authhost` command line.
 
 use anyhow::Context;
-use authhost::config::Config;
+use authhost::admin;
+use authhost::config::{Config, LogFormat};
 use authhost::registry::Registry;
 use authhost::runtime::{Runtime, RuntimeConfig, SettingKind};
+use authhost::store::Store;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,62 @@ enum Command {
     /// Provider components and instances.
     #[command(subcommand)]
     Providers(ProvidersCommand),
+    /// Validate the configuration and report every problem with its key.
+    Check,
+    /// OAuth clients registered by the operator (besides `[[clients]]` and DCR).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// API keys for service accounts (MCP servers with `api_keys = true`).
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints its id (and secret, once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Where the client receives codes (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A client with a secret (a server-side app), not a public one.
+        #[arg(long)]
+        confidential: bool,
+    },
+    /// Clients from the config file and the database.
+    List,
+    /// Remove a registered client and revoke every grant it holds.
+    Remove { client_id: String },
+}
+
+#[derive(Subcommand)]
+enum ApiKeysCommand {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        /// Who the key is for, e.g. `ci-bot`.
+        #[arg(long)]
+        name: String,
+        /// The `mcp_servers` name it is valid for; every server when omitted.
+        #[arg(long, default_value = "*")]
+        server: String,
+        /// The subject MCP servers see; `api-key:<name>` by default.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Groups policies see (repeat for several).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Scopes the key holds (repeat); `mcp` by default.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Expire after this many days.
+        #[arg(long = "expires-in-days")]
+        expires_in_days: Option<u64>,
+    },
+    /// Every key, without the keys themselves.
+    List,
+    /// Revoke a key by its id.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -72,19 +130,30 @@ fn main() -> ExitCode {
     }
 }
 
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHHOST_LOG")
+        .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AUTHHOST_LOG")
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let mut config = match &cli.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
+    let loaded = Config::load(cli.config.as_deref());
+    if let (Command::Check, Err(errors)) = (&cli.command, &loaded) {
+        // Nothing more can be checked without a parsed file.
+        for problem in &errors.0 {
+            println!("problem: {problem}");
+        }
+        anyhow::bail!("{} problem(s) in the configuration", errors.0.len());
+    }
+    let mut config = loaded?;
+    init_logging(config.logging.format);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {
@@ -95,7 +164,7 @@ fn run() -> anyhow::Result<()> {
                 authhost::server::serve(config, dev).await
             }
             Command::Keys(KeysCommand::Rotate) => {
-                let store = authhost::store::Store::connect(&config.server.database_url()).await?;
+                let store = store(&config).await?;
                 let sealer = authhost::crypto::Sealer::load_or_create(
                     &config.server.data_dir.join("encryption.key"),
                 )?;
@@ -103,6 +172,25 @@ fn run() -> anyhow::Result<()> {
                 println!("new signing key {kid} is active");
                 Ok(())
             }
+            Command::Check => {
+                let problems = authhost::check::check(&config).await;
+                for problem in &problems {
+                    println!("problem: {problem}");
+                }
+                match problems.len() {
+                    0 => {
+                        println!(
+                            "configuration OK: {} provider(s), {} MCP server(s)",
+                            config.providers.len(),
+                            config.mcp_servers.len()
+                        );
+                        Ok(())
+                    }
+                    n => anyhow::bail!("{n} problem(s) in the configuration"),
+                }
+            }
+            Command::Clients(command) => clients(&config, command).await,
+            Command::ApiKeys(command) => api_keys(&config, command).await,
             Command::Providers(ProvidersCommand::List) => list(&config).await,
             Command::Providers(ProvidersCommand::Inspect { file }) => inspect(&config, &file).await,
             Command::Providers(ProvidersCommand::Test { file, settings }) => {
@@ -110,6 +198,128 @@ fn run() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+async fn store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.server.database_url()).await
+}
+
+async fn clients(config: &Config, command: ClientsCommand) -> anyhow::Result<()> {
+    let store = store(config).await?;
+    match command {
+        ClientsCommand::Add {
+            name,
+            redirect_uris,
+            confidential,
+        } => {
+            let client = admin::add_client(&store, &name, &redirect_uris, confidential).await?;
+            println!("client_id:     {}", client.client_id);
+            if let Some(secret) = client.secret {
+                println!("client_secret: {secret}");
+                println!("(the secret is shown only now; authhost keeps a hash)");
+            }
+        }
+        ClientsCommand::List => {
+            println!(
+                "{:<48} {:<10} {:<24} REDIRECT URIS",
+                "CLIENT ID", "ORIGIN", "NAME"
+            );
+            for c in &config.clients {
+                println!(
+                    "{:<48} {:<10} {:<24} {}",
+                    c.client_id,
+                    "config",
+                    c.name.as_deref().unwrap_or(""),
+                    c.redirect_uris.join(" ")
+                );
+            }
+            for c in store.clients().await? {
+                let uris: Vec<String> = serde_json::from_str(&c.redirect_uris).unwrap_or_default();
+                println!(
+                    "{:<48} {:<10} {:<24} {}",
+                    c.client_id,
+                    "database",
+                    c.name,
+                    uris.join(" ")
+                );
+            }
+        }
+        ClientsCommand::Remove { client_id } => {
+            if config.clients.iter().any(|c| c.client_id == client_id) {
+                anyhow::bail!(
+                    "`{client_id}` is defined in the config file ([[clients]]); remove it there"
+                );
+            }
+            if !store
+                .remove_client(&client_id, authhost::clock::now())
+                .await?
+            {
+                anyhow::bail!("no registered client `{client_id}`");
+            }
+            println!("removed {client_id}; its grants are revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn api_keys(config: &Config, command: ApiKeysCommand) -> anyhow::Result<()> {
+    let store = store(config).await?;
+    match command {
+        ApiKeysCommand::Create {
+            name,
+            server,
+            subject,
+            groups,
+            scopes,
+            expires_in_days,
+        } => {
+            if server != "*" && !config.mcp_servers.contains_key(&server) {
+                anyhow::bail!("--server: no `[mcp_servers.{server}]` in the configuration");
+            }
+            let scopes = if scopes.is_empty() {
+                vec!["mcp".to_string()]
+            } else {
+                scopes
+            };
+            let spec = admin::ApiKeySpec {
+                name: &name,
+                server: &server,
+                subject: subject.as_deref(),
+                groups: &groups,
+                scopes: &scopes,
+                expires_in_days,
+            };
+            let (id, key) = admin::create_api_key(&store, spec).await?;
+            println!("id:  {id}");
+            println!("key: {key}");
+            println!("(the key is shown only now; authhost keeps a hash)");
+        }
+        ApiKeysCommand::List => {
+            let now = authhost::clock::now();
+            println!(
+                "{:<12} {:<20} {:<12} {:<24} STATE",
+                "ID", "NAME", "SERVER", "SUBJECT"
+            );
+            for k in store.api_keys().await? {
+                let state = match (k.revoked_at, k.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(at)) if at <= now => "expired",
+                    _ => "active",
+                };
+                println!(
+                    "{:<12} {:<20} {:<12} {:<24} {state}",
+                    k.id, k.name, k.server, k.subject
+                );
+            }
+        }
+        ApiKeysCommand::Revoke { id } => {
+            if !store.revoke_api_key(&id, authhost::clock::now()).await? {
+                anyhow::bail!("no active API key `{id}`");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 fn runtime_for(config: &Config) -> anyhow::Result<Arc<Runtime>> {

@@ -32,6 +32,23 @@ impl Registry {
         config: &Config,
         providers_dir: Option<&Path>,
     ) -> anyhow::Result<Registry> {
+        let (registry, problems) = Registry::load_checked(runtime, config, providers_dir).await?;
+        if !problems.is_empty() {
+            anyhow::bail!(
+                "invalid provider configuration:\n  {}",
+                problems.join("\n  ")
+            );
+        }
+        Ok(registry)
+    }
+
+    /// `load`, keeping the instances that work and listing the problems of the others
+    /// (for `authhost check`, which reports everything at once).
+    pub async fn load_checked(
+        runtime: Arc<Runtime>,
+        config: &Config,
+        providers_dir: Option<&Path>,
+    ) -> anyhow::Result<(Registry, Vec<String>)> {
         let mut registry = Registry {
             runtime,
             components: BTreeMap::new(),
@@ -64,13 +81,7 @@ impl Registry {
                 }
             }
         }
-        if !problems.is_empty() {
-            anyhow::bail!(
-                "invalid provider configuration:\n  {}",
-                problems.join("\n  ")
-            );
-        }
-        Ok(registry)
+        Ok((registry, problems))
     }
 
     async fn add(&mut self, origin: &str, bytes: &[u8]) {

@@ -1,19 +1,28 @@
 //! Assembling and running the server: state from config, routes, and the embedded
 //! default of `serve --dev`.
 
-use crate::config::{Config, McpServerConfig, ProviderConfig};
+use crate::audit::Audit;
+use crate::config::{AuthMode, Config, ConfigErrors, McpServerConfig, ProviderConfig};
 use crate::crypto::Sealer;
 use crate::dev;
+use crate::forwarded;
 use crate::gateway;
+use crate::gateway::forward::IdentityHeaders;
+use crate::gateway::policy::Policy;
+use crate::metrics::{self, Metrics};
 use crate::oauth::client_metadata::MetadataDocuments;
 use crate::oauth::clients::Clients;
 use crate::oauth::jwt::Signer;
 use crate::oauth::{authorize, callback, metadata, register, revoke, token};
 use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::secret::Secret;
 use crate::state::{AppState, Resource};
 use crate::store::Store;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -32,6 +41,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         }),
         max_concurrent_calls: config.runtime.max_concurrent_calls,
         max_memory_bytes: config.runtime.max_memory_mib << 20,
+        metrics: None,
     }
 }
 
@@ -43,7 +53,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         &config.server.data_dir.join("encryption.key"),
     )?);
     let signer = Arc::new(Signer::load(&store, &sealer, &issuer).await?);
-    let runtime = Runtime::new(runtime_config(&config))?;
+    let metrics = Arc::new(Metrics::new());
+    let runtime = Runtime::new(RuntimeConfig {
+        metrics: Some(metrics.clone()),
+        ..runtime_config(&config)
+    })?;
     let registry =
         Arc::new(Registry::load(runtime, &config, config.runtime.providers_dir.as_deref()).await?);
     let documents = config
@@ -51,7 +65,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .enabled
         .then(|| MetadataDocuments::new(config.client_metadata.clone()));
     let clients = Arc::new(Clients::new(&config.clients, documents)?);
-    let resources = Arc::new(resources(&config, &issuer, &registry)?);
+    let resources = Arc::new(resources(&config, &issuer, &registry).map_err(ConfigErrors)?);
+    let trusted_proxies =
+        Arc::new(forwarded::parse_trusted(&config.server.trusted_proxies).map_err(ConfigErrors)?);
+    let audit = Arc::new(Audit::open(config.logging.audit_file.as_deref())?);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -66,10 +83,22 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         clients,
         resources,
         http,
+        metrics,
+        audit,
+        trusted_proxies,
+        client_tokens: Default::default(),
+        access_tokens: Default::default(),
+        grants: Default::default(),
+        refresh_locks: Default::default(),
     })
 }
 
-fn resources(config: &Config, issuer: &str, registry: &Registry) -> anyhow::Result<Vec<Resource>> {
+/// The protected MCP servers, checked: every problem is listed under its key.
+pub fn resources(
+    config: &Config,
+    issuer: &str,
+    registry: &Registry,
+) -> Result<Vec<Arc<Resource>>, Vec<String>> {
     let mut problems = Vec::new();
     let mut out = Vec::new();
     for (name, server) in &config.mcp_servers {
@@ -100,12 +129,14 @@ fn resources(config: &Config, issuer: &str, registry: &Registry) -> anyhow::Resu
             None if registry.instances.len() == 1 => registry.instances.keys().next().cloned(),
             None => None,
         };
+        let needs_provider = server.auth != AuthMode::StaticToken;
         let provider = match provider {
             Some(p) if registry.instances.contains_key(&p) => Some(p),
             Some(p) => {
                 problems.push(format!("{}: no provider instance `{p}`", key("provider")));
                 None
             }
+            None if !needs_provider => Some(String::new()),
             None => {
                 problems.push(format!(
                     "{}: required when there is not exactly one provider",
@@ -114,28 +145,101 @@ fn resources(config: &Config, issuer: &str, registry: &Registry) -> anyhow::Resu
                 None
             }
         };
-        if let (Some(upstream), Some(provider)) = (upstream, provider) {
+        let static_token = match static_token(server) {
+            Ok(token) => token,
+            Err(why) => {
+                problems.push(format!("mcp_servers.{name}: {why}"));
+                None
+            }
+        };
+        let policy = Policy::compile(&server.policy, &key("policy"))
+            .map_err(|list| problems.extend(list))
+            .ok();
+        let identity_headers = IdentityHeaders::new(
+            &server.identity,
+            &server.upstream_token_header,
+            &format!("mcp_servers.{name}"),
+        )
+        .map_err(|list| problems.extend(list))
+        .ok();
+        if server.forward_upstream_token && server.auth == AuthMode::StaticToken {
+            problems.push(format!(
+                "{}: a static_token server has no user upstream token to forward",
+                key("forward_upstream_token")
+            ));
+        }
+        if let (Some(upstream), Some(provider), Some(policy), Some(identity_headers)) =
+            (upstream, provider, policy, identity_headers)
+        {
             let path = server.path.trim_end_matches('/').to_string();
-            out.push(Resource {
+            out.push(Arc::new(Resource {
                 name: name.clone(),
                 display_name: server.display_name.clone().unwrap_or_else(|| name.clone()),
                 url: format!("{issuer}{path}"),
                 path,
                 upstream,
                 provider,
-                scopes: server.scopes.clone(),
-            });
+                scopes: server.scopes.clone().unwrap_or_else(|| vec!["mcp".into()]),
+                settings: server.clone(),
+                policy,
+                identity_headers,
+                static_token,
+            }));
         }
     }
-    if !problems.is_empty() {
-        anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
     }
-    Ok(out)
+}
+
+/// The shared token of a `static_token` server, from its variable or file.
+fn static_token(server: &McpServerConfig) -> Result<Option<Secret>, String> {
+    let from_env = server.static_token_env.as_ref().map(|var| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("static_token_env: environment variable `{var}` is not set"))
+    });
+    let from_file = server.static_token_file.as_ref().map(|path| {
+        std::fs::read_to_string(path)
+            .map(|v| v.trim().to_string())
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "static_token_file: cannot read a token from {}",
+                    path.display()
+                )
+            })
+    });
+    let token = match (from_env, from_file) {
+        (Some(_), Some(_)) => {
+            return Err("set static_token_env or static_token_file, not both".into());
+        }
+        (Some(t), None) | (None, Some(t)) => Some(t?),
+        (None, None) => None,
+    };
+    match (server.auth, token) {
+        (AuthMode::StaticToken, None) => {
+            Err("auth = \"static_token\" needs static_token_env or static_token_file".into())
+        }
+        (AuthMode::StaticToken, Some(token)) if token.len() < 16 => {
+            Err("the static token is shorter than 16 characters; use a long random value".into())
+        }
+        (AuthMode::StaticToken, Some(token)) => Ok(Some(Secret::new(token))),
+        (_, Some(_)) => {
+            Err("static_token_env / static_token_file only apply to auth = \"static_token\"".into())
+        }
+        (_, None) => Ok(None),
+    }
 }
 
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .route("/providers", get(providers))
         .route(
             "/.well-known/oauth-authorization-server",
@@ -174,7 +278,35 @@ pub fn app(state: AppState) -> Router {
             }),
         );
     }
-    router.with_state(state)
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::endpoint))
+        .with_state(state.metrics.clone());
+    router
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            forwarded::middleware,
+        ))
+        .with_state(state)
+        .merge(metrics)
+}
+
+/// Ready when the database answers (the providers are loaded before we listen).
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!("readiness: the database does not answer: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "problem": "the database does not answer"})),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Loaded providers and instances, without secrets.
@@ -222,8 +354,8 @@ pub async fn dev_config(mut config: Config) -> anyhow::Result<(Config, Router)> 
             path: "/mcp".into(),
             upstream: demo,
             provider: Some("dev".into()),
-            scopes: vec!["mcp".into()],
             display_name: Some("the authhost demo MCP server".into()),
+            ..McpServerConfig::default()
         },
     );
     Ok((config, idp.router()))
@@ -268,10 +400,13 @@ pub async fn serve(config: Config, dev_mode: bool) -> anyhow::Result<()> {
     if dev_mode {
         println!("Development sign-in: alice / alice or bob / bob");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The gateway proxies streamable HTTP faithfully: SSE events arrive as they are sent,
 //! status codes and headers pass through, forged identity headers do not.
 
-use crate::common::server::{Browser, Options, Pkce, TestAuthhost, start_upstream};
+use crate::common::server::{Browser, Options, Pkce, TestAuthhost, mcp_server, start_upstream};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -121,4 +121,68 @@ async fn sse_streams_through_with_headers_and_status_and_no_forged_identity() {
         .await
         .unwrap();
     assert_eq!(notification.status(), StatusCode::ACCEPTED);
+}
+
+/// Set when the MCP server's response stream is dropped (its client went away).
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_client_going_away_cancels_the_request_to_the_mcp_server() {
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = dropped.clone();
+    // An endless SSE stream: one event every 100 ms until nobody listens.
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move || {
+            let guard = DropFlag(flag.clone());
+            async move {
+                let events = futures_util::stream::unfold(guard, |guard| async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((Ok::<_, std::io::Error>("data: {}\n\n".to_string()), guard))
+                });
+                Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from_stream(events))
+                    .unwrap()
+            }
+        }),
+    );
+    let endless = format!("{}/mcp", crate::common::serve(app).await);
+    let upstream = start_upstream();
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            mcp_servers: vec![("endless", mcp_server("/endless", &endless))],
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = a.register("Impatient client").await;
+    let tokens = a
+        .sign_in_as(&Browser::new(), &client, "/endless", "alice")
+        .await;
+    let mut response = reqwest::Client::new()
+        .post(a.url("/endless"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forever"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.chunk().await.unwrap().is_some(), "events flow");
+    assert!(!dropped.load(std::sync::atomic::Ordering::SeqCst));
+    drop(response);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !dropped.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the MCP server kept streaming to nobody"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

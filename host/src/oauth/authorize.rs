@@ -6,6 +6,7 @@
 
 use super::clients::{Client, ClientKind, is_loopback_host};
 use super::error::{ErrorPage, OAuthError};
+use crate::audit::Event;
 use crate::crypto;
 use crate::pages;
 use crate::runtime::AuthorizeRequest;
@@ -307,7 +308,13 @@ pub async fn consent_post(
     };
     if form.decision != "approve" {
         state.store.close_authorization(&authorization.id).await?;
-        tracing::info!(client_id = authorization.client_id, "consent denied");
+        state.audit.record(Event {
+            event: "consent_denied",
+            client_id: Some(&authorization.client_id),
+            provider: Some(&authorization.provider),
+            resource: Some(&authorization.resource),
+            ..Event::default()
+        });
         return Ok(back.error(OAuthError::access_denied("the user denied access")));
     }
     if state.config.consent.remember {
@@ -316,11 +323,13 @@ pub async fn consent_post(
             .record_consent(&authorization.browser_hash, &authorization.client_id, now)
             .await?;
     }
-    tracing::info!(
-        client_id = authorization.client_id,
-        provider = authorization.provider,
-        "consent given"
-    );
+    state.audit.record(Event {
+        event: "consent",
+        client_id: Some(&authorization.client_id),
+        provider: Some(&authorization.provider),
+        resource: Some(&authorization.resource),
+        ..Event::default()
+    });
     start_upstream(&state, &authorization).await
 }
 

@@ -3,13 +3,15 @@
 
 use super::authorize::{ClientRedirect, QueryMap, expired_page};
 use super::error::{ErrorPage, OAuthError};
+use crate::audit::Event;
 use crate::crypto;
+use crate::gateway::caller::User;
+use crate::gateway::upstream_token::stored_form;
 use crate::runtime::{CodeExchange, ProviderError};
 use crate::state::AppState;
 use crate::store::Grant;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use serde_json::json;
 
 pub async fn callback(
     State(state): State<AppState>,
@@ -32,7 +34,14 @@ pub async fn callback(
         issuer: &state.issuer,
     };
     if let Some(error) = query.get("error") {
-        tracing::info!(provider, error, "the upstream refused the sign-in");
+        state.metrics.flow(&provider, "refused");
+        state.audit.record(Event {
+            event: "sign_in_failed",
+            client_id: Some(&authorization.client_id),
+            provider: Some(&provider),
+            detail: Some(format!("the identity provider answered `{error}`")),
+            ..Event::default()
+        });
         return Ok(back.error(OAuthError::access_denied(format!(
             "sign-in at the identity provider failed: {error}"
         ))));
@@ -67,6 +76,14 @@ pub async fn callback(
         Ok(result) => result,
         Err(error) => {
             tracing::warn!("sign-in failed: {error}");
+            state.metrics.flow(&provider, "failed");
+            state.audit.record(Event {
+                event: "sign_in_failed",
+                client_id: Some(&authorization.client_id),
+                provider: Some(&provider),
+                detail: Some(error.to_string()),
+                ..Event::default()
+            });
             let oauth = match error.provider_error() {
                 Some(ProviderError::AccessDenied(m)) => OAuthError::access_denied(m.clone()),
                 _ => OAuthError::server_error(format!(
@@ -77,24 +94,8 @@ pub async fn callback(
         }
     };
     let code = crypto::random_token();
-    let upstream = json!({
-        "access_token": tokens.access_token,
-        "token_type": tokens.token_type,
-        "refresh_token": tokens.refresh_token,
-        "expires_at": tokens.expires_in.map(|s| now + s as i64),
-        "scope": tokens.scope,
-        "extra": tokens.extra,
-    });
-    let user = json!({
-        "sub": claims.subject,
-        "preferred_username": claims.username,
-        "email": claims.email,
-        "email_verified": claims.email_verified,
-        "name": claims.name,
-        "groups": claims.groups,
-        "roles": claims.roles,
-        "extra": serde_json::from_str::<serde_json::Value>(&claims.extra_json).unwrap_or_default(),
-    });
+    let upstream = stored_form(&tokens, now, None);
+    let user = serde_json::to_value(User::from_claims(&claims)).unwrap_or_default();
     let grant = Grant {
         id: crypto::random_token(),
         client_id: authorization.client_id.clone(),
@@ -117,11 +118,14 @@ pub async fn callback(
         .insert_grant(&grant)
         .await
         .map_err(|e| ErrorPage::from(OAuthError::internal("storing the grant", e)))?;
-    tracing::info!(
-        provider,
-        subject = claims.subject,
-        client_id = grant.client_id,
-        "user signed in"
-    );
+    state.metrics.flow(&provider, "completed");
+    state.audit.record(Event {
+        event: "sign_in",
+        user: Some(&claims.subject),
+        client_id: Some(&grant.client_id),
+        provider: Some(&provider),
+        resource: Some(&grant.resource),
+        detail: None,
+    });
     Ok(back.code(code))
 }

@@ -14,6 +14,11 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+/// The JWT type of access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// The JWT type of identity tokens sent to MCP servers.
+pub const IDENTITY_TOKEN_TYPE: &str = "authhost-identity+jwt";
+
 /// The claims of an authhost access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -79,10 +84,15 @@ impl Signer {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
+        self.sign_as(ACCESS_TOKEN_TYPE, claims)
+    }
+
+    /// Sign any claims with the active key, under the JWT type `typ`.
+    pub fn sign_as<T: Serialize>(&self, typ: &str, claims: &T) -> anyhow::Result<String> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(keys.signing_kid.clone());
-        header.typ = Some("at+jwt".into());
+        header.typ = Some(typ.into());
         Ok(jsonwebtoken::encode(&header, claims, &keys.signing)?)
     }
 
@@ -90,6 +100,10 @@ impl Signer {
     pub fn verify(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "malformed token".to_string())?;
+        // An identity token (or anything else we sign) is never an access token.
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err("not an access token".into());
+        }
         let kid = header.kid.ok_or("token without a key id")?;
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
         let key = keys

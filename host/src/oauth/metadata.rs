@@ -23,8 +23,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Json<Value> 
 fn server_metadata(state: &AppState) -> Value {
     let issuer = &state.issuer;
     let mut scopes: Vec<&str> = state
-        .resources
-        .iter()
+        .oauth_resources()
         .flat_map(|r| r.scopes.iter().map(String::as_str))
         .collect();
     scopes.sort();
@@ -71,7 +70,7 @@ pub async fn protected_resource(
     Path(path): Path<String>,
 ) -> Response {
     let path = format!("/{}", path.trim_start_matches('/'));
-    match state.resources.iter().find(|r| r.path == path) {
+    match state.oauth_resources().find(|r| r.path == path) {
         Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
         None => (
             StatusCode::NOT_FOUND,
@@ -83,7 +82,7 @@ pub async fn protected_resource(
 
 /// The root location: the only (or first) resource.
 pub async fn protected_resource_root(State(state): State<AppState>) -> Response {
-    match state.resources.first() {
+    match state.oauth_resources().next() {
         Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
         None => (
             StatusCode::NOT_FOUND,

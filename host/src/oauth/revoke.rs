@@ -49,11 +49,14 @@ pub async fn revoke(
         .store
         .revoke_grant(&grant.id, crate::clock::now())
         .await?;
-    tracing::info!(
-        client_id = client.client_id,
-        grant_id = grant.id,
-        "grant revoked"
-    );
+    state.audit.record(crate::audit::Event {
+        event: "revoked",
+        user: Some(&grant.subject),
+        client_id: Some(&client.client_id),
+        provider: Some(&grant.provider),
+        resource: Some(&grant.resource),
+        detail: None,
+    });
     if !already {
         revoke_upstream(&state, &grant).await;
     }

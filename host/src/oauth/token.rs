@@ -4,6 +4,7 @@
 use super::clients::Client;
 use super::error::OAuthError;
 use super::jwt::AccessClaims;
+use crate::audit::Event;
 use crate::crypto;
 use crate::state::AppState;
 use crate::store::{Grant, RedeemError};
@@ -94,7 +95,7 @@ pub async fn token(
                 .store
                 .redeem_code(&crypto::hash_token(code), now)
                 .await?
-                .map_err(|e| redeem_error("authorization code", e, &client))?;
+                .map_err(|e| redeem_error(&state, "authorization code", e, &client))?;
             // From here the code is spent, whatever happens: a wrong verifier burns it.
             if grant.client_id != client.client_id {
                 state.store.revoke_grant(&grant.id, now).await?;
@@ -126,7 +127,7 @@ pub async fn token(
                 .store
                 .use_refresh_token(&crypto::hash_token(token), now)
                 .await?
-                .map_err(|e| redeem_error("refresh token", e, &client))?;
+                .map_err(|e| redeem_error(&state, "refresh token", e, &client))?;
             if grant.client_id != client.client_id {
                 state.store.revoke_grant(&grant.id, now).await?;
                 return Err(OAuthError::invalid_grant(
@@ -155,18 +156,26 @@ pub async fn token(
         None => return Err(OAuthError::invalid_request("grant_type is required")),
     };
     let response = issue_tokens(&state, &grant, now).await?;
-    tracing::info!(
-        client_id = client.client_id,
-        subject = grant.subject,
-        grant_type = param("grant_type"),
-        "tokens issued"
-    );
+    let grant_type = param("grant_type").unwrap_or_default();
+    state.metrics.token_issued(grant_type);
+    state.audit.record(Event {
+        event: if grant_type == "refresh_token" {
+            "token_refreshed"
+        } else {
+            "token_issued"
+        },
+        user: Some(&grant.subject),
+        client_id: Some(&client.client_id),
+        provider: Some(&grant.provider),
+        resource: Some(&grant.resource),
+        detail: None,
+    });
     Ok(response)
 }
 
 /// Why a code or refresh token was refused, in words; a replay is logged, since the
 /// grant was revoked because of it.
-fn redeem_error(what: &str, error: RedeemError, client: &Client) -> OAuthError {
+fn redeem_error(state: &AppState, what: &str, error: RedeemError, client: &Client) -> OAuthError {
     match error {
         RedeemError::Replayed { grant_id } => {
             tracing::warn!(
@@ -174,6 +183,16 @@ fn redeem_error(what: &str, error: RedeemError, client: &Client) -> OAuthError {
                 grant_id,
                 "{what} replayed; grant revoked"
             );
+            state.audit.record(Event {
+                event: if what == "refresh token" {
+                    "refresh_reuse"
+                } else {
+                    "code_replay"
+                },
+                client_id: Some(&client.client_id),
+                detail: Some(format!("{what} used twice; the grant is revoked")),
+                ..Event::default()
+            });
             OAuthError::invalid_grant(format!(
                 "the {what} was already used; all tokens of this grant are revoked"
             ))

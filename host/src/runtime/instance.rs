@@ -175,14 +175,19 @@ impl ProviderInstance {
         operation: &'static str,
         body: impl for<'a> FnOnce(&'a Provider, &'a mut Store<CallState>) -> CallFuture<'a, T>,
     ) -> Result<T, CallError> {
-        call::run(
+        let started = std::time::Instant::now();
+        let result = call::run(
             &self.runtime,
             &self.component.pre,
             &self.sandbox,
             operation,
             body,
         )
-        .await
+        .await;
+        if let Some(metrics) = &self.runtime.metrics {
+            metrics.provider_call(&self.id, operation, result.is_ok(), started.elapsed());
+        }
+        result
     }
 
     pub async fn authorize_url(&self, request: AuthorizeRequest) -> Result<String, CallError> {

@@ -40,6 +40,8 @@ pub struct RuntimeConfig {
     pub max_concurrent_calls: u32,
     /// The largest memory any provider instance may be given.
     pub max_memory_bytes: usize,
+    /// Where call counts and times go.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +50,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_concurrent_calls: 256,
             max_memory_bytes: 256 << 20,
+            metrics: None,
         }
     }
 }
@@ -59,6 +62,7 @@ pub struct Runtime {
     compile_cache: CompileCache,
     http: reqwest::Client,
     max_memory_bytes: usize,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// A loaded component, ready to instantiate.
@@ -119,6 +123,7 @@ impl Runtime {
             linker,
             http,
             max_memory_bytes: config.max_memory_bytes,
+            metrics: config.metrics,
         }))
     }
 

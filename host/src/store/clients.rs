@@ -40,4 +40,27 @@ impl Store {
             .fetch_optional(self.pool())
             .await
     }
+
+    pub async fn clients(&self) -> sqlx::Result<Vec<ClientRecord>> {
+        sqlx::query_as("SELECT * FROM clients ORDER BY created_at, client_id")
+            .fetch_all(self.pool())
+            .await
+    }
+
+    /// Remove a client and end every grant it holds; false when there is no such client.
+    pub async fn remove_client(&self, client_id: &str, now: i64) -> sqlx::Result<bool> {
+        let grants: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM grants WHERE client_id = $1 AND revoked_at IS NULL")
+                .bind(client_id)
+                .fetch_all(self.pool())
+                .await?;
+        for (grant_id,) in grants {
+            self.revoke_grant(&grant_id, now).await?;
+        }
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

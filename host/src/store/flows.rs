@@ -239,6 +239,8 @@ impl Store {
 
     /// Revoke a grant: its refresh tokens and the access tokens it issued stop working.
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(grant_id)
@@ -261,13 +263,23 @@ impl Store {
         Ok(matches!(row, Some((None,))))
     }
 
-    pub async fn set_upstream_tokens(&self, grant_id: &str, sealed: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE grants SET upstream_tokens = $1 WHERE id = $2")
-            .bind(sealed)
-            .bind(grant_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    /// Swap the upstream tokens if they are still `old`: two instances refreshing at
+    /// once keep one result. False when another got there first.
+    pub async fn replace_upstream_tokens(
+        &self,
+        grant_id: &str,
+        old: &str,
+        new: &str,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE grants SET upstream_tokens = $1 WHERE id = $2 AND upstream_tokens = $3",
+        )
+        .bind(new)
+        .bind(grant_id)
+        .bind(old)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn insert_refresh_token(

@@ -2,10 +2,12 @@
 //! so any instance sharing the database can finish any flow, and a restart loses
 //! nothing. One schema and one set of queries serve both (sqlx's Any driver).
 
+mod api_keys;
 mod clients;
 mod flows;
 mod keys;
 
+pub use api_keys::ApiKeyRecord;
 pub use clients::ClientRecord;
 pub use flows::{Authorization, Grant, RedeemError};
 pub use keys::SigningKeyRecord;
@@ -13,6 +15,8 @@ pub use keys::SigningKeyRecord;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -20,6 +24,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Counts grant revocations made through this store, so caches of grants can tell
+    /// that one of theirs may have ended.
+    revocations: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -66,7 +73,23 @@ impl Store {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            revocations: Arc::default(),
+        })
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(self.pool())
+            .await
+            .map(|_| ())
+    }
+
+    /// Changes whenever this process revokes a grant.
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -1,5 +1,6 @@
 //! Shared test support: runtimes, components, a local HTTP server, the OpenID provider.
 
+pub mod mcp_server;
 pub mod postgres;
 pub mod server;
 pub mod simulators;
@@ -25,6 +26,7 @@ pub fn runtime_with_cache(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
         cache_dir,
         max_concurrent_calls: 32,
         max_memory_bytes: 64 << 20,
+        ..RuntimeConfig::default()
     })
     .expect("runtime")
 }

@@ -30,6 +30,9 @@ pub struct Options {
     pub allow_private_metadata: bool,
     /// Another MCP server, protected at `/stream`.
     pub stream_upstream: Option<String>,
+    /// More MCP servers, by name.
+    pub mcp_servers: Vec<(&'static str, McpServerConfig)>,
+    pub audit_file: Option<PathBuf>,
 }
 
 pub struct TestAuthhost {
@@ -42,13 +45,32 @@ pub struct TestAuthhost {
 
 /// The upstream with the client authhost is registered as.
 pub fn start_upstream() -> Upstream {
-    Upstream::start(json!({
+    start_upstream_with(json!({}))
+}
+
+/// The same, with more upstream settings (`access_token_ttl`, ...).
+pub fn start_upstream_with(settings: Value) -> Upstream {
+    let mut config = json!({
         "clients": [{
             "client_id": "test-client", "client_secret": "test-secret",
             "redirect_uris": ["http://127.0.0.1/oauth/callback/up"],
             "token_endpoint_auth_method": "client_secret_basic",
         }],
-    }))
+    });
+    if let (Some(config), Some(settings)) = (config.as_object_mut(), settings.as_object()) {
+        config.extend(settings.clone());
+    }
+    Upstream::start(config)
+}
+
+/// An MCP server at `path` in front of `upstream`, signed in with the test upstream.
+pub fn mcp_server(path: &str, upstream: &str) -> McpServerConfig {
+    McpServerConfig {
+        path: path.into(),
+        upstream: upstream.into(),
+        provider: Some("up".into()),
+        ..McpServerConfig::default()
+    }
 }
 
 impl TestAuthhost {
@@ -82,6 +104,12 @@ impl TestAuthhost {
             component: Some("oidc".into()),
             client_id: "test-client".into(),
             client_secret: Some("test-secret".into()),
+            // Groups, for policies and identity headers.
+            scopes: Some(
+                ["openid", "profile", "email", "groups"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
             ..ProviderConfig::default()
         };
         provider.settings.insert(
@@ -90,38 +118,25 @@ impl TestAuthhost {
         );
         config.providers.insert("up".into(), provider);
         let demo = authhost::dev::demo_mcp::start().await.unwrap();
-        config.mcp_servers.insert(
-            "demo".into(),
-            McpServerConfig {
-                path: "/mcp".into(),
-                upstream: demo.clone(),
-                provider: Some("up".into()),
-                scopes: vec!["mcp".into()],
-                display_name: None,
-            },
-        );
+        config
+            .mcp_servers
+            .insert("demo".into(), mcp_server("/mcp", &demo));
         config.mcp_servers.insert(
             "admin".into(),
             McpServerConfig {
-                path: "/admin-mcp".into(),
-                upstream: demo,
-                provider: Some("up".into()),
-                scopes: vec!["mcp".into(), "admin".into()],
-                display_name: None,
+                scopes: Some(vec!["mcp".into(), "admin".into()]),
+                ..mcp_server("/admin-mcp", &demo)
             },
         );
         if let Some(upstream) = &options.stream_upstream {
-            config.mcp_servers.insert(
-                "stream".into(),
-                McpServerConfig {
-                    path: "/stream".into(),
-                    upstream: upstream.clone(),
-                    provider: Some("up".into()),
-                    scopes: vec!["mcp".into()],
-                    display_name: None,
-                },
-            );
+            config
+                .mcp_servers
+                .insert("stream".into(), mcp_server("/stream", upstream));
         }
+        for (name, server) in &options.mcp_servers {
+            config.mcp_servers.insert(name.to_string(), server.clone());
+        }
+        config.logging.audit_file = options.audit_file.clone();
         let state = authhost::server::build_state(config)
             .await
             .expect("authhost starts");
@@ -224,16 +239,26 @@ impl TestAuthhost {
 
     /// A full authorization: consent, upstream login, code, tokens.
     pub async fn sign_in(&self, browser: &Browser, client_id: &str) -> Value {
+        self.sign_in_as(browser, client_id, "/mcp", "alice").await
+    }
+
+    /// A full authorization for the MCP server at `path`, as `user` (whose password
+    /// is `<user>-password`).
+    pub async fn sign_in_as(
+        &self,
+        browser: &Browser,
+        client_id: &str,
+        path: &str,
+        user: &str,
+    ) -> Value {
         let pkce = Pkce::new();
+        let resource = self.url(path);
+        let url = self.authorize_url(client_id, &pkce, &[("resource", &resource)]);
         let done = browser
-            .authorize(
-                &self.authorize_url(client_id, &pkce, &[]),
-                "alice",
-                "alice-password",
-            )
+            .authorize(&url, user, &format!("{user}-password"))
             .await;
         let code = done.param("code").expect("a code");
-        let (status, tokens) = self.exchange(client_id, &code, &pkce).await;
+        let (status, tokens) = self.exchange_for(path, client_id, &code, &pkce).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
         tokens
     }

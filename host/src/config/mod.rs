@@ -1,12 +1,19 @@
 //! The configuration file (TOML). Every section and key is optional; the defaults run
 //! on one machine. Provider blocks take common keys plus the component's own settings.
+//! `examples/config.toml` documents every key with its default.
+
+mod load;
+mod mcp;
+
+pub use load::ConfigErrors;
+pub use mcp::{AuthMode, IdentityConfig, McpServerConfig, PolicyConfig, ToolRule};
 
 use crate::runtime::Limits;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,27 +40,26 @@ pub struct Config {
     /// Pre-registered clients: `[[clients]]`.
     #[serde(default)]
     pub clients: Vec<StaticClientConfig>,
+    #[serde(default)]
+    pub logging: LoggingConfig,
 }
 
-/// An MCP server behind authhost.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct McpServerConfig {
-    /// The path clients use at authhost, e.g. `/mcp`; the resource is `<base_url><path>`.
-    pub path: String,
-    /// The MCP server's own streamable-HTTP URL.
-    pub upstream: String,
-    /// The provider instance users sign in with; the only one when omitted.
-    pub provider: Option<String>,
-    /// Scopes a token needs for this server.
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-    /// A name for pages; defaults to the table name.
-    pub display_name: Option<String>,
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `text` for people, `json` for log collectors (one object per line).
+    pub format: LogFormat,
+    /// Also append audit events (sign-in, consent, tokens, revocation, denials) to this
+    /// file, one JSON object per line. They always go to the log with target `audit`.
+    pub audit_file: Option<PathBuf>,
 }
 
-fn default_scopes() -> Vec<String> {
-    vec!["mcp".into()]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +171,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `sqlite://path` or `postgres://...`; defaults to `<data_dir>/authhost.db`.
     pub database_url: Option<String>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` are believed: the client address in
+    /// logs, and a warning when `base_url` disagrees with what the proxy says.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -174,6 +184,7 @@ impl Default for ServerConfig {
             base_url: None,
             data_dir: PathBuf::from("authhost-data"),
             database_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -251,13 +262,7 @@ pub struct ProviderConfig {
 }
 
 impl Config {
-    /// Read and parse a config file; errors name the file, line and key.
-    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-    }
-
+    /// Parse TOML text alone: no interpolation, no environment.
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
     }
@@ -384,6 +389,26 @@ mod tests {
         assert_eq!(corp.limits().cpu_time, Duration::from_millis(50));
         let err = corp.client_secret().unwrap_err();
         assert!(err.contains("client_secret_env") && err.contains("AUTHHOST_TEST_UNSET_VAR"));
+    }
+
+    #[test]
+    fn the_sample_config_parses_with_the_defaults_it_documents() {
+        let sample = Config::from_toml(include_str!("../../../examples/config.toml"))
+            .expect("examples/config.toml parses");
+        let docs = &sample.mcp_servers["docs"];
+        let defaults = McpServerConfig::default();
+        assert_eq!(docs.timeout_ms, defaults.timeout_ms);
+        assert_eq!(docs.max_request_bytes, defaults.max_request_bytes);
+        assert_eq!(
+            docs.client_token_cache_seconds,
+            defaults.client_token_cache_seconds
+        );
+        assert_eq!(docs.identity.token_ttl, defaults.identity.token_ttl);
+        assert_eq!(docs.identity.groups_header, defaults.identity.groups_header);
+        assert_eq!(
+            sample.tokens.refresh_token_ttl,
+            TokenConfig::default().refresh_token_ttl
+        );
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! What the operator's commands do to the store: clients (`authhost clients`) and API
+//! keys (`authhost api-keys`). Secrets are shown once, at creation, and kept hashed.
+
+use crate::crypto;
+use crate::gateway::caller::API_KEY_PREFIX;
+use crate::oauth::clients::check_redirect_uri;
+use crate::store::{ApiKeyRecord, ClientRecord, Store};
+use serde_json::json;
+
+/// A client created by the operator; `secret` is shown once.
+pub struct NewClient {
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+pub async fn add_client(
+    store: &Store,
+    name: &str,
+    redirect_uris: &[String],
+    confidential: bool,
+) -> anyhow::Result<NewClient> {
+    if redirect_uris.is_empty() {
+        anyhow::bail!("give at least one --redirect-uri");
+    }
+    for uri in redirect_uris {
+        check_redirect_uri(uri).map_err(|e| anyhow::anyhow!("--redirect-uri: {e}"))?;
+    }
+    let client_id = format!("c_{}", crypto::random_token());
+    let secret = confidential.then(crypto::random_token);
+    let now = crate::clock::now();
+    let metadata = json!({
+        "client_id": client_id,
+        "client_id_issued_at": now,
+        "client_name": name,
+        "redirect_uris": redirect_uris,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": if confidential { "client_secret_basic" } else { "none" },
+        "registered_by": "operator",
+    });
+    store
+        .insert_client(&ClientRecord {
+            client_id: client_id.clone(),
+            secret_hash: secret.as_deref().map(crypto::hash_token),
+            name: name.to_string(),
+            redirect_uris: serde_json::to_string(redirect_uris)?,
+            application_type: "web".into(),
+            metadata: metadata.to_string(),
+            created_at: now,
+        })
+        .await?;
+    Ok(NewClient { client_id, secret })
+}
+
+/// What an API key is for.
+pub struct ApiKeySpec<'a> {
+    pub name: &'a str,
+    /// An `mcp_servers` name, or `*`.
+    pub server: &'a str,
+    pub subject: Option<&'a str>,
+    pub groups: &'a [String],
+    pub scopes: &'a [String],
+    pub expires_in_days: Option<u64>,
+}
+
+/// Create a key; returns `(id, key)`. The key itself is not stored.
+pub async fn create_api_key(
+    store: &Store,
+    spec: ApiKeySpec<'_>,
+) -> anyhow::Result<(String, String)> {
+    if spec.name.trim().is_empty() {
+        anyhow::bail!("--name must not be empty");
+    }
+    let key = format!("{API_KEY_PREFIX}{}", crypto::random_token());
+    let id = crypto::random_token()[..12].to_string();
+    let now = crate::clock::now();
+    store
+        .insert_api_key(&ApiKeyRecord {
+            id: id.clone(),
+            name: spec.name.to_string(),
+            key_hash: crypto::hash_token(&key),
+            server: spec.server.to_string(),
+            subject: spec
+                .subject
+                .map(String::from)
+                .unwrap_or_else(|| format!("api-key:{}", spec.name)),
+            groups: serde_json::to_string(spec.groups)?,
+            scopes: serde_json::to_string(spec.scopes)?,
+            created_at: now,
+            expires_at: spec.expires_in_days.map(|d| now + d as i64 * 86_400),
+            revoked_at: None,
+        })
+        .await?;
+    Ok((id, key))
+}

@@ -1,0 +1,187 @@
+//! `[mcp_servers.<name>]`: an MCP server behind authhost, how callers authenticate to
+//! it, what authhost tells it about them, and who may call which tool.
+
+use serde::Deserialize;
+
+/// An MCP server behind authhost.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// The path clients use at authhost, e.g. `/mcp`; the resource is `<base_url><path>`.
+    pub path: String,
+    /// The MCP server's own streamable-HTTP URL.
+    pub upstream: String,
+    /// The provider instance users sign in with; the only one when omitted.
+    pub provider: Option<String>,
+    /// Scopes a token needs for this server (default `["mcp"]`).
+    pub scopes: Option<Vec<String>>,
+    /// A name for pages; defaults to the table name.
+    pub display_name: Option<String>,
+    /// How callers authenticate.
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// Also accept authhost API keys (`authhost api-keys create`), in any mode.
+    #[serde(default)]
+    pub api_keys: bool,
+    /// `static_token` mode: the shared token, from an environment variable or a file.
+    pub static_token_env: Option<String>,
+    pub static_token_file: Option<std::path::PathBuf>,
+    /// `static_token` mode: the identity every caller gets.
+    pub static_subject: Option<String>,
+    #[serde(default)]
+    pub static_groups: Vec<String>,
+    /// `client_token` mode: how long a validated upstream token is trusted (seconds).
+    #[serde(default = "default_client_token_cache")]
+    pub client_token_cache_seconds: u64,
+    /// Send the user's upstream token to the MCP server (refreshed when it expires).
+    #[serde(default)]
+    pub forward_upstream_token: bool,
+    /// The header it goes in; `Authorization` gets `Bearer <token>`.
+    #[serde(default = "default_upstream_token_header")]
+    pub upstream_token_header: String,
+    /// How long the MCP server may take to start answering (milliseconds).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Largest request body accepted (bytes).
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+impl Default for McpServerConfig {
+    fn default() -> Self {
+        McpServerConfig {
+            path: String::new(),
+            upstream: String::new(),
+            provider: None,
+            scopes: None,
+            display_name: None,
+            auth: AuthMode::default(),
+            api_keys: false,
+            static_token_env: None,
+            static_token_file: None,
+            static_subject: None,
+            static_groups: Vec::new(),
+            client_token_cache_seconds: default_client_token_cache(),
+            forward_upstream_token: false,
+            upstream_token_header: default_upstream_token_header(),
+            timeout_ms: default_timeout_ms(),
+            max_request_bytes: default_max_request_bytes(),
+            identity: IdentityConfig::default(),
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+/// How callers of an MCP server authenticate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// The full OAuth flow: authhost's own access tokens, the user signs in upstream.
+    #[default]
+    OauthProxy,
+    /// The client presents a token of the upstream provider, validated through the
+    /// provider's claims call (cached briefly). No fallback to a shared token.
+    ClientToken,
+    /// One shared token from config; every caller is the same configured identity.
+    StaticToken,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::OauthProxy => "oauth_proxy",
+            AuthMode::ClientToken => "client_token",
+            AuthMode::StaticToken => "static_token",
+        }
+    }
+}
+
+/// What the MCP server is told about the caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Send identity headers.
+    pub headers: bool,
+    pub user_id_header: String,
+    pub username_header: String,
+    pub email_header: String,
+    pub name_header: String,
+    /// Comma-separated.
+    pub groups_header: String,
+    pub roles_header: String,
+    pub client_id_header: String,
+    /// Send a short-lived JWT of the identity, signed with authhost's keys (JWKS).
+    pub token: bool,
+    pub token_header: String,
+    /// Its lifetime (seconds).
+    pub token_ttl: u64,
+    /// Its `aud`; defaults to the MCP server's upstream URL.
+    pub token_audience: Option<String>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            headers: true,
+            user_id_header: "X-Authhost-Subject".into(),
+            username_header: "X-Authhost-Username".into(),
+            email_header: "X-Authhost-Email".into(),
+            name_header: "X-Authhost-Name".into(),
+            groups_header: "X-Authhost-Groups".into(),
+            roles_header: "X-Authhost-Roles".into(),
+            client_id_header: "X-Authhost-Client-Id".into(),
+            token: false,
+            token_header: "X-Authhost-Identity".into(),
+            token_ttl: 60,
+            token_audience: None,
+        }
+    }
+}
+
+/// Who may use the server and which tools. Decided on every request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// A CEL expression over the caller that must be true to use the server at all,
+    /// e.g. `user.email.endsWith("@example.com")`.
+    pub allow: Option<String>,
+    /// Only these tools (glob patterns); empty means every tool.
+    pub allow_tools: Vec<String>,
+    /// Never these tools (glob patterns).
+    pub deny_tools: Vec<String>,
+    /// Rules for some tools: `[[mcp_servers.<name>.policy.tools]]`.
+    pub tools: Vec<ToolRule>,
+}
+
+/// A condition on calling the tools it names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRule {
+    /// Tool names (glob patterns) the rule covers.
+    pub tools: Vec<String>,
+    /// A CEL expression that must be true.
+    pub allow: Option<String>,
+    /// Scopes the caller must hold.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn default_client_token_cache() -> u64 {
+    60
+}
+
+fn default_upstream_token_header() -> String {
+    "Authorization".into()
+}
+
+fn default_timeout_ms() -> u64 {
+    300_000
+}
+
+fn default_max_request_bytes() -> usize {
+    4 << 20
+}

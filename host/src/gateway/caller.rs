@@ -1,0 +1,325 @@
+//! Who is calling an MCP server, established by the server's auth mode: authhost's own
+//! access token (`oauth_proxy`), an upstream token checked with the provider
+//! (`client_token`), the shared token (`static_token`), or an API key.
+
+use crate::config::AuthMode;
+use crate::crypto;
+use crate::runtime::{Claims, TokenSet};
+use crate::secret::Secret;
+use crate::state::{AppState, Resource};
+use crate::store::Grant;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+/// API keys start with this, so they are told apart from JWTs and upstream tokens.
+pub const API_KEY_PREFIX: &str = "ahk_";
+
+/// The user, in the shape grants store and policies read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct User {
+    pub sub: String,
+    pub preferred_username: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The provider's extras (a JSON object).
+    #[serde(default)]
+    pub extra: Value,
+}
+
+impl User {
+    pub fn from_claims(claims: &Claims) -> User {
+        User {
+            sub: claims.subject.clone(),
+            preferred_username: claims.username.clone(),
+            email: claims.email.clone(),
+            email_verified: claims.email_verified,
+            name: claims.name.clone(),
+            groups: claims.groups.clone(),
+            roles: claims.roles.clone(),
+            extra: serde_json::from_str(&claims.extra_json)
+                .unwrap_or_else(|_| Value::Object(Default::default())),
+        }
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Oauth,
+    ApiKey,
+    ClientToken,
+    StaticToken,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Oauth => "oauth",
+            Via::ApiKey => "api_key",
+            Via::ClientToken => "client_token",
+            Via::StaticToken => "static_token",
+        }
+    }
+}
+
+/// Where the caller's upstream token comes from, when there is one.
+#[derive(Debug, Clone)]
+pub enum UpstreamToken {
+    None,
+    /// Kept (sealed) with the grant; refreshed through the provider when it expires.
+    Grant {
+        grant_id: String,
+        sealed: Option<String>,
+    },
+    /// The token the client presented (`client_token` mode).
+    Presented(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub client_id: Option<String>,
+    pub provider: Option<String>,
+    pub scopes: Vec<String>,
+    pub via: Via,
+    pub upstream: UpstreamToken,
+}
+
+impl Caller {
+    pub fn new(via: Via) -> Caller {
+        Caller {
+            user: User::default(),
+            client_id: None,
+            provider: None,
+            scopes: Vec::new(),
+            via,
+            upstream: UpstreamToken::None,
+        }
+    }
+}
+
+/// Why a request was not let in.
+pub enum Rejection {
+    /// No credentials, or ones that do not work: 401 with a challenge.
+    Unauthenticated(Option<String>),
+    /// Valid, but lacking a scope this server requires: 403 `insufficient_scope`.
+    InsufficientScope,
+    /// The store or the provider could not answer: 503.
+    Unavailable(&'static str),
+}
+
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+pub async fn authenticate(
+    state: &AppState,
+    resource: &Resource,
+    token: &str,
+) -> Result<Caller, Rejection> {
+    let caller = if resource.settings.api_keys && token.starts_with(API_KEY_PREFIX) {
+        api_key(state, resource, token).await?
+    } else {
+        match resource.settings.auth {
+            AuthMode::OauthProxy => access_token(state, resource, token).await?,
+            AuthMode::ClientToken => client_token(state, resource, token).await?,
+            AuthMode::StaticToken => static_token(resource, token)?,
+        }
+    };
+    if resource.scopes.iter().any(|s| !caller.scopes.contains(s)) {
+        return Err(Rejection::InsufficientScope);
+    }
+    Ok(caller)
+}
+
+/// authhost's own JWT: signature, expiry, audience = this server, grant not revoked.
+async fn access_token(
+    state: &AppState,
+    resource: &Resource,
+    token: &str,
+) -> Result<Caller, Rejection> {
+    if !state.signer.knows_key(token) {
+        // Another instance may have rotated the signing key.
+        if let Err(e) = state.signer.reload(&state.store, &state.sealer).await {
+            tracing::error!("reloading signing keys: {e:#}");
+        }
+    }
+    let claims = match state.access_tokens.get(token) {
+        Some(claims) if claims.aud == resource.url => claims,
+        _ => {
+            let claims = state
+                .signer
+                .verify(token, Some(&resource.url))
+                .map_err(|why| Rejection::Unauthenticated(Some(why)))?;
+            let lifetime = (claims.exp - crate::clock::now()).max(0) as u64;
+            let ttl = Duration::from_secs(lifetime);
+            state
+                .access_tokens
+                .put(token.to_string(), claims.clone(), ttl);
+            claims
+        }
+    };
+    let grant = active_grant(state, &claims.gid).await?;
+    let user = serde_json::from_str(&grant.claims).unwrap_or_else(|_| User {
+        sub: claims.sub.clone(),
+        ..User::default()
+    });
+    Ok(Caller {
+        user,
+        client_id: Some(claims.client_id),
+        provider: Some(claims.idp),
+        scopes: claims.scope.split_whitespace().map(String::from).collect(),
+        via: Via::Oauth,
+        upstream: UpstreamToken::Grant {
+            grant_id: grant.id,
+            sealed: grant.upstream_tokens,
+        },
+    })
+}
+
+/// How long a grant found active is trusted without asking the store again. A grant
+/// revoked through this instance stops working at once; through another, within this.
+const GRANT_RECHECK: Duration = Duration::from_secs(2);
+
+async fn active_grant(state: &AppState, grant_id: &str) -> Result<Grant, Rejection> {
+    let revocations = state.store.revocations();
+    if let Some((grant, seen)) = state.grants.get(grant_id)
+        && seen == revocations
+    {
+        return Ok(grant);
+    }
+    match state.store.grant(grant_id).await {
+        Ok(Some(grant)) if grant.revoked_at.is_none() => {
+            let entry = (grant.clone(), revocations);
+            state.grants.put(grant_id.to_string(), entry, GRANT_RECHECK);
+            Ok(grant)
+        }
+        Ok(_) => Err(Rejection::Unauthenticated(Some(
+            "the grant was revoked".into(),
+        ))),
+        Err(e) => {
+            tracing::error!("reading the grant: {e}");
+            Err(Rejection::Unavailable("authorization store unavailable"))
+        }
+    }
+}
+
+async fn api_key(state: &AppState, resource: &Resource, token: &str) -> Result<Caller, Rejection> {
+    let record = match state
+        .store
+        .live_api_key(&crypto::hash_token(token), crate::clock::now())
+        .await
+    {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            return Err(Rejection::Unauthenticated(Some(
+                "unknown, revoked or expired API key".into(),
+            )));
+        }
+        Err(e) => {
+            tracing::error!("reading API keys: {e}");
+            return Err(Rejection::Unavailable("authorization store unavailable"));
+        }
+    };
+    if record.server != "*" && record.server != resource.name {
+        return Err(Rejection::Unauthenticated(Some(format!(
+            "this API key is for the MCP server `{}`",
+            record.server
+        ))));
+    }
+    Ok(Caller {
+        user: User {
+            sub: record.subject,
+            preferred_username: Some(record.name),
+            groups: serde_json::from_str(&record.groups).unwrap_or_default(),
+            ..User::default()
+        },
+        scopes: serde_json::from_str(&record.scopes).unwrap_or_default(),
+        ..Caller::new(Via::ApiKey)
+    })
+}
+
+fn static_token(resource: &Resource, token: &str) -> Result<Caller, Rejection> {
+    let Some(expected) = &resource.static_token else {
+        return Err(Rejection::Unavailable("static token not configured"));
+    };
+    if !crypto::same(token, expected.expose()) {
+        return Err(Rejection::Unauthenticated(Some("invalid token".into())));
+    }
+    let settings = &resource.settings;
+    Ok(Caller {
+        user: User {
+            sub: settings
+                .static_subject
+                .clone()
+                .unwrap_or_else(|| "static-token".into()),
+            groups: settings.static_groups.clone(),
+            ..User::default()
+        },
+        scopes: resource.scopes.clone(),
+        ..Caller::new(Via::StaticToken)
+    })
+}
+
+/// An upstream token, validated by asking the provider who it belongs to. Results are
+/// kept for `client_token_cache_seconds`, by the token's hash; failures are not kept.
+async fn client_token(
+    state: &AppState,
+    resource: &Resource,
+    token: &str,
+) -> Result<Caller, Rejection> {
+    let key = format!("{}\n{}", resource.provider, crypto::hash_token(token));
+    if let Some(user) = state.client_tokens.get(&key) {
+        return Ok(client_token_caller(resource, user, token));
+    }
+    let Some(instance) = state.registry.instances.get(&resource.provider) else {
+        return Err(Rejection::Unavailable("provider not loaded"));
+    };
+    let tokens = TokenSet {
+        access_token: token.to_string(),
+        token_type: "Bearer".into(),
+        expires_in: None,
+        refresh_token: None,
+        id_token: None,
+        scope: None,
+        extra: Vec::new(),
+    };
+    let user = match instance.user_claims(tokens).await {
+        Ok(claims) => User::from_claims(&claims),
+        Err(e) => {
+            tracing::info!(provider = resource.provider, "client token refused: {e}");
+            return Err(Rejection::Unauthenticated(Some(format!(
+                "the {} token was not accepted",
+                resource.provider
+            ))));
+        }
+    };
+    let ttl = Duration::from_secs(resource.settings.client_token_cache_seconds);
+    state.client_tokens.put(key, user.clone(), ttl);
+    Ok(client_token_caller(resource, user, token))
+}
+
+fn client_token_caller(resource: &Resource, user: User, token: &str) -> Caller {
+    Caller {
+        user,
+        provider: Some(resource.provider.clone()),
+        scopes: resource.scopes.clone(),
+        upstream: UpstreamToken::Presented(Secret::new(token.to_string())),
+        ..Caller::new(Via::ClientToken)
+    }
+}

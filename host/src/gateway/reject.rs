@@ -1,0 +1,53 @@
+//! The 401 and 403 answers, with the `WWW-Authenticate` challenge MCP clients read:
+//! for OAuth servers it points at the protected resource metadata (RFC 9728), from
+//! which clients find authhost.
+
+use crate::config::AuthMode;
+use crate::state::{AppState, Resource};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub fn unauthorized(state: &AppState, resource: &Resource, error: Option<&str>) -> Response {
+    let mut challenge = match resource.settings.auth {
+        AuthMode::OauthProxy => format!(
+            "Bearer resource_metadata=\"{}\", scope=\"{}\"",
+            state.resource_metadata_url(resource),
+            resource.scopes.join(" ")
+        ),
+        // No flow to discover: the client must bring its token.
+        AuthMode::ClientToken | AuthMode::StaticToken => {
+            format!("Bearer realm=\"{}\"", resource.name)
+        }
+    };
+    if let Some(description) = error {
+        challenge.push_str(&format!(
+            ", error=\"invalid_token\", error_description=\"{}\"",
+            description.replace('"', "'")
+        ));
+    }
+    respond(
+        StatusCode::UNAUTHORIZED,
+        &challenge,
+        error.unwrap_or("authentication required"),
+    )
+}
+
+pub fn insufficient_scope(state: &AppState, resource: &Resource) -> Response {
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\", error_description=\"the token lacks a required scope\"",
+        resource.scopes.join(" "),
+        state.resource_metadata_url(resource)
+    );
+    respond(StatusCode::FORBIDDEN, &challenge, "insufficient_scope")
+}
+
+fn respond(status: StatusCode, challenge: &str, message: &str) -> Response {
+    let mut response = (status, axum::Json(json!({ "error": message }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}

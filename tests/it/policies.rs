@@ -1,0 +1,304 @@
+//! Policies on user claims, per server and per tool, decided on every request through
+//! the real gateway in front of a real MCP server: denied calls get a JSON-RPC error,
+//! lists show only what the caller may call, in JSON and in SSE responses.
+
+use crate::common::mcp_server::{self, Reply};
+use crate::common::server::{Browser, Options, TestAuthhost, mcp_server, start_upstream};
+use authhost::admin::{ApiKeySpec, create_api_key};
+use authhost::config::{McpServerConfig, PolicyConfig, ToolRule};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// alice is in `admins` (alice@example.com); bob is in `sales` (bob@example.org).
+fn tool_policy() -> PolicyConfig {
+    PolicyConfig {
+        deny_tools: vec!["count".into()],
+        tools: vec![
+            ToolRule {
+                tools: vec!["delete_*".into()],
+                allow: Some(r#""admins" in user.groups"#.into()),
+                scopes: vec![],
+            },
+            ToolRule {
+                tools: vec!["echo".into()],
+                allow: None,
+                scopes: vec!["mcp:echo".into()],
+            },
+        ],
+        ..PolicyConfig::default()
+    }
+}
+
+struct Setup {
+    a: TestAuthhost,
+    _upstream: crate::common::upstream::Upstream,
+    alice: String,
+    bob: String,
+}
+
+async fn setup() -> Setup {
+    let upstream = start_upstream();
+    let json_mcp = mcp_server::start(true).await;
+    let sse_mcp = mcp_server::start(false).await;
+    let servers = vec![
+        (
+            "pol",
+            McpServerConfig {
+                api_keys: true,
+                policy: tool_policy(),
+                ..mcp_server("/pol", &json_mcp)
+            },
+        ),
+        (
+            "pol-sse",
+            McpServerConfig {
+                policy: tool_policy(),
+                ..mcp_server("/pol-sse", &sse_mcp)
+            },
+        ),
+        (
+            "strict",
+            McpServerConfig {
+                policy: PolicyConfig {
+                    allow: Some(
+                        r#"user.email.endsWith("@example.com") && user.email_verified"#.into(),
+                    ),
+                    ..PolicyConfig::default()
+                },
+                ..mcp_server("/strict", &json_mcp)
+            },
+        ),
+        ("sse-open", mcp_server("/sse-open", &sse_mcp)),
+    ];
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            mcp_servers: servers,
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = a.register("Policy client").await;
+    // One grant per user and server would be needed for audiences; sign in per server.
+    let alice = a
+        .sign_in_as(&Browser::new(), &client, "/pol", "alice")
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob = a.sign_in_as(&Browser::new(), &client, "/pol", "bob").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Setup {
+        a,
+        _upstream: upstream,
+        alice,
+        bob,
+    }
+}
+
+async fn tools(url: &str, token: &str) -> (Reply, Vec<String>) {
+    let reply = mcp_server::call(url, Some(token), "tools/list", json!({})).await;
+    let names = reply.last()["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a tool list: {reply:?}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    (reply, names)
+}
+
+async fn call(url: &str, token: &str, tool: &str, arguments: Value) -> Reply {
+    mcp_server::call(
+        url,
+        Some(token),
+        "tools/call",
+        json!({"name": tool, "arguments": arguments}),
+    )
+    .await
+}
+
+fn denial(reply: &Reply) -> String {
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let error = &reply.last()["error"];
+    assert_eq!(error["code"], -32001, "{reply:?}");
+    assert_eq!(reply.last()["id"], 1);
+    error["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn tool_rules_decide_calls_and_lists_per_caller() {
+    let Setup {
+        a,
+        alice,
+        bob,
+        _upstream: _keep,
+    } = setup().await;
+    let pol = a.url("/pol");
+
+    let (_, alice_tools) = tools(&pol, &alice).await;
+    assert!(
+        alice_tools.contains(&"delete_records".to_string()),
+        "{alice_tools:?}"
+    );
+    assert!(
+        !alice_tools.contains(&"count".to_string()),
+        "denied for everyone"
+    );
+    assert!(
+        !alice_tools.contains(&"echo".to_string()),
+        "needs a scope OAuth tokens here lack"
+    );
+    let (_, bob_tools) = tools(&pol, &bob).await;
+    assert!(
+        bob_tools.contains(&"whoami".to_string())
+            && !bob_tools.contains(&"delete_records".to_string()),
+        "{bob_tools:?}"
+    );
+
+    let done = call(&pol, &alice, "delete_records", json!({"table": "users"})).await;
+    assert_eq!(
+        done.last()["result"]["content"][0]["text"],
+        "deleted users",
+        "{done:?}"
+    );
+    let message = denial(&call(&pol, &bob, "delete_records", json!({"table": "users"})).await);
+    assert!(
+        message.contains("admins"),
+        "the reason names the condition: {message}"
+    );
+    assert!(denial(&call(&pol, &alice, "count", json!({"n": 1})).await).contains("denied"));
+    assert!(denial(&call(&pol, &alice, "echo", json!({"text": "hi"})).await).contains("mcp:echo"));
+    // Tools outside every rule stay callable.
+    assert_eq!(
+        call(&pol, &bob, "whoami", json!({})).await.last()["result"]["structuredContent"]["x-authhost-subject"],
+        "bob-sub"
+    );
+
+    // A batch with a denied call is not forwarded; each request says why.
+    let batch = mcp_server::send(&pol, Some(&bob), json!([
+        {"jsonrpc": "2.0", "id": "w", "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
+        {"jsonrpc": "2.0", "id": "d", "method": "tools/call", "params": {"name": "delete_records", "arguments": {"table": "t"}}},
+    ]))
+    .await;
+    let answers = batch.last().as_array().expect("a batch answer").clone();
+    assert_eq!(answers.len(), 2);
+    assert!(
+        answers.iter().all(|m| m["error"]["code"] == -32001),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test]
+async fn scope_rules_apply_to_api_keys_and_sse_lists_are_filtered_event_by_event() {
+    let Setup {
+        a,
+        _upstream: _keep,
+        ..
+    } = setup().await;
+    let pol = a.url("/pol");
+    let scopes = vec!["mcp".to_string(), "mcp:echo".to_string()];
+    let (_, key) = create_api_key(
+        &a.state.store,
+        ApiKeySpec {
+            name: "echoer",
+            server: "pol",
+            subject: None,
+            groups: &[],
+            scopes: &scopes,
+            expires_in_days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let echoed = call(&pol, &key, "echo", json!({"text": "hi"})).await;
+    assert_eq!(
+        echoed.last()["result"]["content"][0]["text"],
+        "hi",
+        "{echoed:?}"
+    );
+    assert!(
+        denial(&call(&pol, &key, "delete_records", json!({"table": "t"})).await).contains("admins")
+    );
+
+    // The same policy in front of an MCP server that answers in SSE.
+    let sse = a.url("/pol-sse");
+    let token = a
+        .sign_in_as(
+            &Browser::new(),
+            &a.register("sse").await,
+            "/pol-sse",
+            "alice",
+        )
+        .await;
+    let token = token["access_token"].as_str().unwrap();
+    let (reply, names) = tools(&sse, token).await;
+    assert!(
+        reply.content_type.starts_with("text/event-stream"),
+        "{reply:?}"
+    );
+    assert!(
+        names.contains(&"delete_records".to_string()) && !names.contains(&"count".to_string()),
+        "{names:?}"
+    );
+
+    // Without tool rules, SSE notifications stream through before the result.
+    let open = a
+        .sign_in_as(
+            &Browser::new(),
+            &a.register("open").await,
+            "/sse-open",
+            "bob",
+        )
+        .await;
+    let counted = mcp_server::call(
+        &a.url("/sse-open"),
+        open["access_token"].as_str(),
+        "tools/call",
+        json!({"name": "count", "arguments": {"n": 3}, "_meta": {"progressToken": "p1"}}),
+    )
+    .await;
+    let progress = counted
+        .messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .count();
+    assert_eq!(progress, 3, "{counted:?}");
+    assert_eq!(counted.last()["result"]["content"][0]["text"], "counted 3");
+}
+
+#[tokio::test]
+async fn a_server_wide_condition_turns_away_everyone_else_with_403() {
+    let Setup {
+        a,
+        _upstream: _keep,
+        ..
+    } = setup().await;
+    let client = a.register("strict").await;
+    let alice = a
+        .sign_in_as(&Browser::new(), &client, "/strict", "alice")
+        .await;
+    let bob = a
+        .sign_in_as(&Browser::new(), &client, "/strict", "bob")
+        .await;
+    let strict = a.url("/strict");
+    let ok = call(
+        &strict,
+        alice["access_token"].as_str().unwrap(),
+        "whoami",
+        json!({}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    let refused = call(
+        &strict,
+        bob["access_token"].as_str().unwrap(),
+        "whoami",
+        json!({}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let message = refused.last()["error"]["message"].as_str().unwrap();
+    assert!(message.contains("endsWith(\"@example.com\")"), "{message}");
+}
