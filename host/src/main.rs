@@ -130,9 +130,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHHOST_LOG")
-        .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into());
+        .unwrap_or_else(|_| default_filter.into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -153,7 +153,16 @@ fn run() -> anyhow::Result<()> {
         anyhow::bail!("{} problem(s) in the configuration", errors.0.len());
     }
     let mut config = loaded?;
-    init_logging(config.logging.format);
+    // Commands print their results; only the server logs what it does.
+    let quiet = !matches!(cli.command, Command::Serve { .. });
+    init_logging(
+        config.logging.format,
+        if quiet {
+            "warn"
+        } else {
+            "info,wasmtime=warn,cranelift=warn"
+        },
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {

@@ -132,6 +132,8 @@ pub fn resources(
         let needs_provider = server.auth != AuthMode::StaticToken;
         let provider = match provider {
             Some(p) if registry.instances.contains_key(&p) => Some(p),
+            // Configured but broken: its own problems are reported under `providers`.
+            Some(p) if config.providers.contains_key(&p) => None,
             Some(p) => {
                 problems.push(format!("{}: no provider instance `{p}`", key("provider")));
                 None

@@ -1,6 +1,7 @@
 //! Prints, in one run: authenticated `tools/call` throughput and p50/p99 latency through
 //! authhost's gateway versus straight to the same MCP server (an rmcp server answering
-//! in JSON), 16 concurrent clients, and the overhead ratios.
+//! in JSON), 16 concurrent clients, and the overhead ratios; also through a server with
+//! a CEL tool policy (the request is read and the condition evaluated on every call).
 //!
 //! `cargo bench -p authhost-tests --bench gateway`
 
@@ -8,6 +9,7 @@
 #[allow(dead_code)]
 mod common;
 
+use authhost::config::{McpServerConfig, PolicyConfig, ToolRule};
 use common::server::{Browser, Options, TestAuthhost, mcp_server, start_upstream};
 use serde_json::json;
 use std::sync::Arc;
@@ -74,7 +76,23 @@ fn main() {
         let a = TestAuthhost::start(
             &upstream,
             Options {
-                mcp_servers: vec![("bench", mcp_server("/bench", &mcp))],
+                mcp_servers: vec![
+                    ("bench", mcp_server("/bench", &mcp)),
+                    (
+                        "policed",
+                        McpServerConfig {
+                            policy: PolicyConfig {
+                                tools: vec![ToolRule {
+                                    tools: vec!["echo".into()],
+                                    allow: Some(r#""admins" in user.groups"#.into()),
+                                    scopes: vec![],
+                                }],
+                                ..PolicyConfig::default()
+                            },
+                            ..mcp_server("/policed", &mcp)
+                        },
+                    ),
+                ],
                 ..Options::default()
             },
         )
@@ -82,11 +100,18 @@ fn main() {
         let client = a.register("bench").await;
         let tokens = a.sign_in_as(&Browser::new(), &client, "/bench", "alice").await;
         let token = tokens["access_token"].as_str().unwrap().to_string();
+        let policed = a.sign_in_as(&Browser::new(), &client, "/policed", "alice").await;
+        let policed = policed["access_token"].as_str().unwrap().to_string();
         let a = Arc::new(a);
 
         let direct = load(mcp.clone(), None).await;
         let gateway = load(a.url("/bench"), Some(token)).await;
-        for (name, f) in [("direct", &direct), ("through authhost", &gateway)] {
+        let with_policy = load(a.url("/policed"), Some(policed)).await;
+        for (name, f) in [
+            ("direct", &direct),
+            ("through authhost", &gateway),
+            ("  + tool policy", &with_policy),
+        ] {
             println!(
                 "{name:<17} tools/call: {:>7.0} req/s  p50 {:>8.2?}  p99 {:>8.2?}  ({CLIENTS} concurrent clients, {RUN:?})",
                 f.rps, f.p50, f.p99
@@ -97,6 +122,11 @@ fn main() {
             gateway.rps / direct.rps,
             gateway.p50.as_secs_f64() / direct.p50.as_secs_f64(),
             gateway.p99.as_secs_f64() / direct.p99.as_secs_f64()
+        );
+        println!(
+            "with policy / without: throughput {:.2}, p50 {:.2}",
+            with_policy.rps / gateway.rps,
+            with_policy.p50.as_secs_f64() / gateway.p50.as_secs_f64()
         );
     });
 }

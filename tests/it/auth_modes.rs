@@ -154,6 +154,19 @@ async fn oauth_proxy_forwards_identity_headers_a_signed_identity_token_and_a_fre
     );
     let (status, _) = upstream_userinfo(&upstream.issuer("root"), &again).await;
     assert_eq!(status, StatusCode::OK);
+    // Calls at once: one refresh at a time, so the rotating refresh token is never
+    // spent twice (the upstream would refuse the second use).
+    let url = a.url("/tools");
+    let calls = (0..6).map(|_| whoami(&url, Some(token)));
+    for reply in futures_util::future::join_all(calls).await {
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        assert!(
+            reply.headers_seen()["authorization"]
+                .as_str()
+                .unwrap()
+                .starts_with("Bearer ")
+        );
+    }
     let audit = std::fs::read_to_string(&audit).unwrap();
     assert!(
         audit.contains("\"event\":\"upstream_token_refreshed\""),

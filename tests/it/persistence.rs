@@ -271,3 +271,101 @@ async fn rotated_signing_keys_keep_old_tokens_valid_and_sign_new_ones() {
     assert_eq!(header["alg"], "ES256");
     assert_eq!(a.whoami("/mcp", new_access).await.status(), StatusCode::OK);
 }
+
+/// Two instances on one database: an API key made on A works on B and its revocation
+/// on A holds on B at once; a grant revoked on A stops working on B within the
+/// gateway's two-second recheck.
+async fn api_keys_and_revocation_across_instances(backend: &str) {
+    let dir = shared_dir();
+    let Some(db) = database(backend, &dir).await else {
+        return;
+    };
+    let upstream = start_upstream();
+    let options = Options {
+        database_url: Some(db),
+        data_dir: Some(dir),
+        mcp_servers: vec![(
+            "keys",
+            authhost::config::McpServerConfig {
+                api_keys: true,
+                ..crate::common::server::mcp_server(
+                    "/keys",
+                    &authhost::dev::demo_mcp::start().await.unwrap(),
+                )
+            },
+        )],
+        ..Options::default()
+    };
+    let a = TestAuthhost::start(&upstream, options.clone()).await;
+    let b = TestAuthhost::start(
+        &upstream,
+        Options {
+            base_url: Some(a.base.clone()),
+            ..options
+        },
+    )
+    .await;
+
+    let scopes = vec!["mcp".to_string()];
+    let spec = authhost::admin::ApiKeySpec {
+        name: "shared-bot",
+        server: "keys",
+        subject: None,
+        groups: &[],
+        scopes: &scopes,
+        expires_in_days: Some(1),
+    };
+    let (id, key) = authhost::admin::create_api_key(&a.state.store, spec)
+        .await
+        .unwrap();
+    assert_eq!(b.whoami("/keys", &key).await.status(), StatusCode::OK);
+    assert!(
+        a.state
+            .store
+            .revoke_api_key(&id, authhost::clock::now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.whoami("/keys", &key).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let client = a.register("Two-instance client").await;
+    let tokens = a.sign_in(&Browser::new(), &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(b.whoami("/mcp", access).await.status(), StatusCode::OK);
+    let revoke = http()
+        .post(a.own_url("/revoke"))
+        .form(&[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::OK);
+    assert_eq!(
+        a.whoami("/mcp", access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "at once where revoked"
+    );
+    let started = std::time::Instant::now();
+    while b.whoami("/mcp", access).await.status() == StatusCode::OK {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "B still admits a revoked grant"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn api_keys_and_revocation_across_instances_sqlite() {
+    api_keys_and_revocation_across_instances("sqlite").await;
+}
+
+#[tokio::test]
+async fn api_keys_and_revocation_across_instances_postgres() {
+    api_keys_and_revocation_across_instances("postgres").await;
+}
