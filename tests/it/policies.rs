@@ -31,6 +31,7 @@ fn tool_policy() -> PolicyConfig {
 
 struct Setup {
     a: TestAuthhost,
+    audit: std::path::PathBuf,
     _upstream: crate::common::upstream::Upstream,
     alice: String,
     bob: String,
@@ -70,10 +71,13 @@ async fn setup() -> Setup {
         ),
         ("sse-open", mcp_server("/sse-open", &sse_mcp)),
     ];
+    let audit =
+        std::env::temp_dir().join(format!("audit-{}.log", authhost::crypto::random_token()));
     let a = TestAuthhost::start(
         &upstream,
         Options {
             mcp_servers: servers,
+            audit_file: Some(audit.clone()),
             ..Options::default()
         },
     )
@@ -92,6 +96,7 @@ async fn setup() -> Setup {
         .to_string();
     Setup {
         a,
+        audit,
         _upstream: upstream,
         alice,
         bob,
@@ -131,6 +136,7 @@ fn denial(reply: &Reply) -> String {
 async fn tool_rules_decide_calls_and_lists_per_caller() {
     let Setup {
         a,
+        audit,
         alice,
         bob,
         _upstream: _keep,
@@ -187,6 +193,21 @@ async fn tool_rules_decide_calls_and_lists_per_caller() {
     assert!(
         answers.iter().all(|m| m["error"]["code"] == -32001),
         "{answers:?}"
+    );
+
+    // Every denial is in the audit log, with who and what.
+    let log = std::fs::read_to_string(audit).unwrap();
+    let denied: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "access_denied")
+        .collect();
+    assert!(
+        denied.iter().any(|e| e["user"] == "bob-sub"
+            && e["resource"] == "pol"
+            && e["provider"] == "up"
+            && e["detail"].as_str().unwrap().contains("delete_records")),
+        "{denied:?}"
     );
 }
 

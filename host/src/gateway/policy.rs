@@ -120,7 +120,8 @@ impl Policy {
                 return Err(format!("the tool `{tool}` needs the scope `{missing}`"));
             }
             if let Some(condition) = &rule.allow {
-                self.holds(condition, caller, tool)?;
+                self.holds(condition, caller, tool)
+                    .map_err(|why| format!("calling `{tool}`: {why}"))?;
             }
         }
         Ok(())
