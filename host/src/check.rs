@@ -35,7 +35,7 @@ pub async fn check(config: &Config) -> Vec<String> {
             for refused in &registry.refused {
                 problems.push(format!("runtime.providers_dir: {refused}"));
             }
-            if let Err(list) = crate::server::resources(config, &issuer, &registry) {
+            if let Err(list) = crate::gateway::resource::build(config, &issuer, &registry) {
                 problems.extend(list);
             }
         }

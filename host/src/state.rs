@@ -1,21 +1,18 @@
 //! What every request handler shares.
 
 use crate::audit::Audit;
-use crate::config::{AuthMode, Config, McpServerConfig};
+use crate::config::{AuthMode, Config};
 use crate::crypto::Sealer;
 use crate::gateway::cache::ExpiringCache;
 use crate::gateway::caller::User;
-use crate::gateway::forward::IdentityHeaders;
-use crate::gateway::policy::Policy;
+pub use crate::gateway::resource::Resource;
 use crate::gateway::upstream_token::RefreshLocks;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
 use crate::oauth::jwt::{AccessClaims, Signer};
 use crate::registry::Registry;
-use crate::secret::Secret;
 use crate::store::{Grant, Store};
 use std::sync::Arc;
-use url::Url;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -40,27 +37,6 @@ pub struct AppState {
     /// Grants found active, with the store's revocation count at the time.
     pub grants: Arc<ExpiringCache<(Grant, u64)>>,
     pub refresh_locks: Arc<RefreshLocks>,
-}
-
-/// A protected MCP server.
-#[derive(Debug)]
-pub struct Resource {
-    pub name: String,
-    pub display_name: String,
-    /// The path at authhost, e.g. `/mcp`.
-    pub path: String,
-    /// The resource identifier: `<issuer><path>` (RFC 8707, the token audience).
-    pub url: String,
-    pub upstream: Url,
-    /// The provider instance users sign in with.
-    pub provider: String,
-    pub scopes: Vec<String>,
-    /// The `[mcp_servers.<name>]` block as configured.
-    pub settings: McpServerConfig,
-    pub policy: Policy,
-    pub identity_headers: IdentityHeaders,
-    /// `static_token` mode: the token callers present.
-    pub static_token: Option<Secret>,
 }
 
 impl AppState {

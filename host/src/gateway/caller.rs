@@ -153,15 +153,15 @@ async fn access_token(
     resource: &Resource,
     token: &str,
 ) -> Result<Caller, Rejection> {
-    if !state.signer.knows_key(token) {
-        // Another instance may have rotated the signing key.
-        if let Err(e) = state.signer.reload(&state.store, &state.sealer).await {
-            tracing::error!("reloading signing keys: {e:#}");
-        }
-    }
     let claims = match state.access_tokens.get(token) {
         Some(claims) if claims.aud == resource.url => claims,
         _ => {
+            if !state.signer.knows_key(token) {
+                // Another instance may have rotated the signing key.
+                if let Err(e) = state.signer.reload(&state.store, &state.sealer).await {
+                    tracing::error!("reloading signing keys: {e:#}");
+                }
+            }
             let claims = state
                 .signer
                 .verify(token, Some(&resource.url))

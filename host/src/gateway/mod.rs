@@ -9,6 +9,7 @@ pub mod forward;
 pub mod jsonrpc;
 pub mod policy;
 mod reject;
+pub mod resource;
 pub mod upstream_token;
 
 pub use forward::IDENTITY_PREFIX;
