@@ -323,3 +323,76 @@ async fn a_server_wide_condition_turns_away_everyone_else_with_403() {
     let message = refused.last()["error"]["message"].as_str().unwrap();
     assert!(message.contains("endsWith(\"@example.com\")"), "{message}");
 }
+
+/// A request of protocol 2026-07-28: no session, per-request `_meta`, and the method
+/// and tool name repeated in headers for intermediaries.
+async fn call_2026(
+    url: &str,
+    token: &str,
+    method: &str,
+    mut params: Value,
+    name_header: Option<&str>,
+) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "policy-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": params}));
+    if let Some(name) = name_header {
+        request = request.header("mcp-name", name);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn protocol_2026_requests_pass_and_the_body_decides_not_the_headers() {
+    let Setup {
+        a,
+        bob,
+        _upstream: _keep,
+        ..
+    } = setup().await;
+    let pol = a.url("/pol");
+    let listed = call_2026(&pol, &bob, "tools/list", json!({}), None).await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"whoami") && !names.contains(&"delete_records"),
+        "{names:?}"
+    );
+    let called = call_2026(
+        &pol,
+        &bob,
+        "tools/call",
+        json!({"name": "whoami", "arguments": {}}),
+        Some("whoami"),
+    )
+    .await;
+    assert_eq!(
+        called["result"]["structuredContent"]["x-authhost-subject"], "bob-sub",
+        "{called}"
+    );
+    // A header naming an allowed tool does not smuggle a denied one.
+    let smuggled = call_2026(
+        &pol,
+        &bob,
+        "tools/call",
+        json!({"name": "delete_records", "arguments": {"table": "t"}}),
+        Some("whoami"),
+    )
+    .await;
+    assert_eq!(smuggled["error"]["code"], -32001, "{smuggled}");
+}
