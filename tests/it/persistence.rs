@@ -369,3 +369,82 @@ async fn api_keys_and_revocation_across_instances_sqlite() {
 async fn api_keys_and_revocation_across_instances_postgres() {
     api_keys_and_revocation_across_instances("postgres").await;
 }
+
+/// Two instances forwarding the same user's upstream token, which is always about to
+/// expire and whose refresh token rotates: calls on both at once all get a token the
+/// upstream accepts, because only one refresh runs at a time across instances (a
+/// refresh token spent twice would make the upstream end the grant).
+async fn upstream_refresh_across_instances(backend: &str) {
+    let dir = shared_dir();
+    let Some(db) = database(backend, &dir).await else {
+        return;
+    };
+    let upstream = crate::common::server::start_upstream_with(serde_json::json!({
+        "access_token_ttl": 20,
+        "rotate_refresh_tokens": true,
+    }));
+    let mcp = crate::common::mcp_server::start(true).await;
+    let options = Options {
+        database_url: Some(db),
+        data_dir: Some(dir),
+        mcp_servers: vec![(
+            "tools",
+            authhost::config::McpServerConfig {
+                forward_upstream_token: true,
+                ..crate::common::server::mcp_server("/tools", &mcp)
+            },
+        )],
+        ..Options::default()
+    };
+    let a = TestAuthhost::start(&upstream, options.clone()).await;
+    let b = TestAuthhost::start(
+        &upstream,
+        Options {
+            base_url: Some(a.base.clone()),
+            ..options
+        },
+    )
+    .await;
+    let client = a.register("Busy client").await;
+    let tokens = a
+        .sign_in_as(&Browser::new(), &client, "/tools", "alice")
+        .await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let whoami = |own: String| async move {
+        crate::common::mcp_server::call(
+            &own,
+            Some(token),
+            "tools/call",
+            serde_json::json!({"name": "whoami", "arguments": {}}),
+        )
+        .await
+    };
+    for round in 0..3 {
+        let calls = (0..8).map(|i| {
+            whoami(if i % 2 == 0 {
+                a.own_url("/tools")
+            } else {
+                b.own_url("/tools")
+            })
+        });
+        for reply in futures_util::future::join_all(calls).await {
+            assert_eq!(reply.status, StatusCode::OK, "round {round}: {reply:?}");
+            assert!(
+                reply.headers_seen()["authorization"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Bearer ")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn upstream_refresh_across_instances_sqlite() {
+    upstream_refresh_across_instances("sqlite").await;
+}
+
+#[tokio::test]
+async fn upstream_refresh_across_instances_postgres() {
+    upstream_refresh_across_instances("postgres").await;
+}

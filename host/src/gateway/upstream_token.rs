@@ -1,7 +1,7 @@
 //! The user's upstream token, kept sealed with their grant, for MCP servers that call
 //! the upstream as the user. When it is about to expire it is refreshed through the
-//! provider first; one refresh per grant at a time, so a rotating refresh token is
-//! never spent twice by this instance.
+//! provider first; one refresh per grant at a time (a lock within an instance, a lease
+//! in the store across instances), so a rotating refresh token is never spent twice.
 
 use super::caller::Caller;
 use crate::runtime::{ProviderError, TokenSet};
@@ -10,9 +10,14 @@ use crate::state::AppState;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Refresh this long before the upstream says the token expires.
 const EXPIRY_MARGIN_SECONDS: i64 = 30;
+/// How long a refresh lease holds: longer than a provider call may take.
+const LEASE_SECONDS: i64 = 40;
+/// How long a request waits for another instance's refresh before giving up.
+const LEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// The stored form of an upstream token set.
 pub fn stored_form(tokens: &TokenSet, now: i64, previous_refresh: Option<&str>) -> Value {
@@ -83,19 +88,51 @@ pub async fn access_token(
     result
 }
 
+/// Refresh, unless someone (here or on another instance) just did. Instances take a
+/// lease in the store first; the others wait and then use what it stored.
 async fn refresh(
     state: &AppState,
     caller: &Caller,
     grant_id: &str,
 ) -> Result<Option<Secret>, Unavailable> {
+    let waiting_since = Instant::now();
+    loop {
+        let Some((_, tokens)) = current(state, grant_id).await? else {
+            return Ok(None);
+        };
+        let now = crate::clock::now();
+        if !expiring(&tokens, now) {
+            return Ok(token_of(&tokens));
+        }
+        let leased = state
+            .store
+            .take_refresh_lease(grant_id, now, now + LEASE_SECONDS)
+            .await
+            .map_err(store_failed)?;
+        if leased {
+            let result = refresh_holding_lease(state, caller, grant_id).await;
+            if let Err(e) = state.store.release_refresh_lease(grant_id).await {
+                tracing::warn!("releasing an upstream refresh lease: {e}");
+            }
+            return result;
+        }
+        if waiting_since.elapsed() > LEASE_WAIT {
+            return Err(Unavailable::ProviderFailed(
+                "another instance is still refreshing this upstream token".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn refresh_holding_lease(
+    state: &AppState,
+    caller: &Caller,
+    grant_id: &str,
+) -> Result<Option<Secret>, Unavailable> {
     let provider = caller.provider.as_deref().unwrap_or_default();
-    let store_failed = |e: sqlx::Error| Unavailable::ProviderFailed(format!("store: {e}"));
-    // Re-read: whoever held the lock before may have refreshed already.
-    let grant = state.store.grant(grant_id).await.map_err(store_failed)?;
-    let Some(sealed) = grant.and_then(|g| g.upstream_tokens) else {
-        return Ok(None);
-    };
-    let Some(tokens) = open(state, &sealed) else {
+    // Read again under the lease: the previous holder may have finished just now.
+    let Some((sealed, tokens)) = current(state, grant_id).await? else {
         return Ok(None);
     };
     let now = crate::clock::now();
@@ -131,8 +168,8 @@ async fn refresh(
         .await
         .map_err(store_failed)?
     {
-        // Another instance stored a refresh first; its token is as good as ours.
-        tracing::debug!("upstream tokens of a grant were refreshed elsewhere meanwhile");
+        // Only after a lease expired mid-refresh; the other result stays.
+        tracing::warn!("upstream tokens of a grant changed during a refresh");
     }
     state.audit.record(crate::audit::Event {
         event: "upstream_token_refreshed",
@@ -142,6 +179,18 @@ async fn refresh(
         ..Default::default()
     });
     Ok(Some(Secret::new(fresh.access_token)))
+}
+
+/// The grant's upstream tokens as stored now: sealed and opened.
+async fn current(state: &AppState, grant_id: &str) -> Result<Option<(String, Value)>, Unavailable> {
+    let grant = state.store.grant(grant_id).await.map_err(store_failed)?;
+    Ok(grant
+        .and_then(|g| g.upstream_tokens)
+        .and_then(|sealed| open(state, &sealed).map(|tokens| (sealed, tokens))))
+}
+
+fn store_failed(e: sqlx::Error) -> Unavailable {
+    Unavailable::ProviderFailed(format!("store: {e}"))
 }
 
 fn open(state: &AppState, sealed: &str) -> Option<Value> {

@@ -263,6 +263,34 @@ impl Store {
         Ok(matches!(row, Some((None,))))
     }
 
+    /// Take the lease on refreshing a grant's upstream tokens until `until`, unless
+    /// another instance holds an unexpired one.
+    pub async fn take_refresh_lease(
+        &self,
+        grant_id: &str,
+        now: i64,
+        until: i64,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE grants SET refresh_lease_until = $1
+             WHERE id = $2 AND (refresh_lease_until IS NULL OR refresh_lease_until <= $3)",
+        )
+        .bind(until)
+        .bind(grant_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn release_refresh_lease(&self, grant_id: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE grants SET refresh_lease_until = NULL WHERE id = $1")
+            .bind(grant_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Swap the upstream tokens if they are still `old`: two instances refreshing at
     /// once keep one result. False when another got there first.
     pub async fn replace_upstream_tokens(
