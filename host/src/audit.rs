@@ -19,7 +19,7 @@ tokio::task_local! {
 pub struct Event<'a> {
     /// `sign_in`, `sign_in_failed`, `consent`, `consent_denied`, `token_issued`,
     /// `token_refreshed`, `refresh_reuse`, `code_replay`, `revoked`, `access_denied`,
-    /// `upstream_token_refreshed`, `upstream_token_expired`.
+    /// `upstream_token_refreshed`, `upstream_token_expired`, `authentication_failed`.
     pub event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<&'a str>,

@@ -311,10 +311,13 @@ async fn static_token_mode_admits_the_one_token_as_the_configured_identity() {
         static_groups: vec!["ops".into()],
         ..mcp_server("/svc", &mcp)
     };
+    let audit =
+        std::env::temp_dir().join(format!("audit-{}.log", authhost::crypto::random_token()));
     let a = TestAuthhost::start(
         &upstream,
         Options {
             mcp_servers: vec![("svc", server)],
+            audit_file: Some(audit.clone()),
             ..Options::default()
         },
     )
@@ -338,6 +341,13 @@ async fn static_token_mode_admits_the_one_token_as_the_configured_identity() {
         whoami(&a.url("/svc"), None).await.status,
         StatusCode::UNAUTHORIZED
     );
+    // The failed attempt is audited, without the token it tried.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        log.contains(r#""event":"authentication_failed""#) && log.contains(r#""resource":"svc""#),
+        "{log}"
+    );
+    assert!(!log.contains("wrong-token-of-some-length") && !log.contains(&secret));
 }
 
 #[tokio::test]

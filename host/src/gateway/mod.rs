@@ -97,6 +97,14 @@ fn rejected(state: &AppState, resource: &Resource, rejection: Rejection) -> Resp
     match rejection {
         Rejection::Unauthenticated(why) => {
             state.metrics.gateway(&resource.name, "unauthenticated");
+            // Credentials that were presented and did not work (an expired token, a
+            // revoked key, a guess); never the credential itself.
+            state.audit.record(Event {
+                event: "authentication_failed",
+                resource: Some(&resource.name),
+                detail: why.clone(),
+                ..Event::default()
+            });
             reject::unauthorized(state, resource, why.as_deref())
         }
         Rejection::InsufficientScope => {
