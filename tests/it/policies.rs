@@ -153,8 +153,8 @@ async fn tool_rules_decide_calls_and_lists_per_caller() {
         "denied for everyone"
     );
     assert!(
-        !alice_tools.contains(&"echo".to_string()),
-        "needs a scope OAuth tokens here lack"
+        alice_tools.contains(&"echo".to_string()),
+        "behind a scope alice can step up to, so listed"
     );
     let (_, bob_tools) = tools(&pol, &bob).await;
     assert!(
@@ -175,7 +175,16 @@ async fn tool_rules_decide_calls_and_lists_per_caller() {
         "the reason names the condition: {message}"
     );
     assert!(denial(&call(&pol, &alice, "count", json!({"n": 1})).await).contains("denied"));
-    assert!(denial(&call(&pol, &alice, "echo", json!({"text": "hi"})).await).contains("mcp:echo"));
+    // Lacking only a scope: a 403 scope challenge, so the client can step up.
+    let challenged = call(&pol, &alice, "echo", json!({"text": "hi"})).await;
+    assert_eq!(challenged.status, StatusCode::FORBIDDEN, "{challenged:?}");
+    let challenge = challenged.www_authenticate.unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#)
+            && challenge.contains(r#"scope="mcp mcp:echo""#)
+            && challenge.contains("resource_metadata="),
+        "{challenge}"
+    );
     // Tools outside every rule stay callable.
     assert_eq!(
         call(&pol, &bob, "whoami", json!({})).await.last()["result"]["structuredContent"]["x-authhost-subject"],
@@ -237,6 +246,52 @@ async fn scope_rules_apply_to_api_keys_and_sse_lists_are_filtered_event_by_event
     assert_eq!(
         echoed.last()["result"]["content"][0]["text"],
         "hi",
+        "{echoed:?}"
+    );
+    // A key cannot step up: without the scope, a JSON-RPC error and no listing.
+    let few = vec!["mcp".to_string()];
+    let (_, plain) = create_api_key(
+        &a.state.store,
+        ApiKeySpec {
+            name: "plain",
+            server: "pol",
+            subject: None,
+            groups: &[],
+            scopes: &few,
+            expires_in_days: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(denial(&call(&pol, &plain, "echo", json!({"text": "hi"})).await).contains("mcp:echo"));
+    assert!(!tools(&pol, &plain).await.1.contains(&"echo".to_string()));
+
+    // An OAuth client steps up: a new authorization asking for the scope.
+    let client = a.register("step-up").await;
+    let pkce = crate::common::server::Pkce::new();
+    let url = a.authorize_url(
+        &client,
+        &pkce,
+        &[("resource", &pol), ("scope", "mcp mcp:echo")],
+    );
+    let done = Browser::new()
+        .authorize(&url, "alice", "alice-password")
+        .await;
+    let (status, stepped) = a
+        .exchange_for("/pol", &client, &done.param("code").unwrap(), &pkce)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stepped}");
+    assert_eq!(stepped["scope"], "mcp mcp:echo");
+    let echoed = call(
+        &pol,
+        stepped["access_token"].as_str().unwrap(),
+        "echo",
+        json!({"text": "up"}),
+    )
+    .await;
+    assert_eq!(
+        echoed.last()["result"]["content"][0]["text"],
+        "up",
         "{echoed:?}"
     );
     assert!(

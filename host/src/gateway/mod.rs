@@ -19,7 +19,8 @@ use crate::state::{AppState, Resource};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use caller::{Caller, Rejection};
+use caller::{Caller, Rejection, Via};
+use policy::ToolDenial;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -65,22 +66,40 @@ pub async fn handle(
         }
     };
     let inspected = jsonrpc::inspect(&bytes).unwrap_or_default();
-    let denied: Vec<(Value, String)> = inspected
+    let denied: Vec<(Value, ToolDenial)> = inspected
         .calls
         .iter()
         .filter_map(|(id, tool)| {
-            let why = resource.policy.allows_tool(&caller, tool).err()?;
-            Some((id.clone(), why))
+            let denial = resource.policy.allows_tool(&caller, tool).err()?;
+            Some((id.clone(), denial))
         })
         .collect();
+    // An OAuth client lacking only scopes can get them: challenge it to step up
+    // (MCP's scope challenge), for a single call; anything else is a JSON-RPC error.
+    if let [(_, denial)] = &denied[..]
+        && inspected.ids.len() == 1
+        && caller.via == Via::Oauth
+        && !denial.missing_scopes.is_empty()
+    {
+        deny(&state, &resource, &caller, denial.reason.clone());
+        state.metrics.gateway(&resource.name, "forbidden");
+        let mut needed = resource.scopes.clone();
+        needed.extend(denial.missing_scopes.iter().cloned());
+        return reject::insufficient_scope(&state, &resource, &needed);
+    }
     if !denied.is_empty() {
         state.metrics.gateway(&resource.name, "denied_tool");
         return deny_calls(&state, &resource, &caller, &inspected, denied);
     }
     let filter = inspected.lists_tools.then(|| {
         let (resource, caller) = (resource.clone(), caller.clone());
-        Arc::new(move |tool: &str| resource.policy.allows_tool(&caller, tool).is_ok())
-            as jsonrpc::ToolFilter
+        // Tools behind a scope an OAuth client can step up to stay listed.
+        Arc::new(
+            move |tool: &str| match resource.policy.allows_tool(&caller, tool) {
+                Ok(()) => true,
+                Err(denial) => caller.via == Via::Oauth && !denial.missing_scopes.is_empty(),
+            },
+        ) as jsonrpc::ToolFilter
     });
     forward::proxy(
         &state,
@@ -109,7 +128,7 @@ fn rejected(state: &AppState, resource: &Resource, rejection: Rejection) -> Resp
         }
         Rejection::InsufficientScope => {
             state.metrics.gateway(&resource.name, "forbidden");
-            reject::insufficient_scope(state, resource)
+            reject::insufficient_scope(state, resource, &resource.scopes)
         }
         Rejection::Unavailable(what) => {
             forward::upstream_error(StatusCode::SERVICE_UNAVAILABLE, what)
@@ -124,16 +143,16 @@ fn deny_calls(
     resource: &Resource,
     caller: &Caller,
     inspected: &jsonrpc::Inspected,
-    denied: Vec<(Value, String)>,
+    denied: Vec<(Value, ToolDenial)>,
 ) -> Response {
-    for (_, why) in &denied {
-        deny(state, resource, caller, why.clone());
+    for (_, denial) in &denied {
+        deny(state, resource, caller, denial.reason.clone());
     }
     let error_for = |id: &Value| match denied.iter().find(|(d, _)| d == id) {
-        Some((_, why)) => jsonrpc::error(
+        Some((_, denial)) => jsonrpc::error(
             id.clone(),
             jsonrpc::POLICY_DENIED,
-            &format!("authhost policy: {why}"),
+            &format!("authhost policy: {}", denial.reason),
         ),
         None => jsonrpc::error(
             id.clone(),

@@ -31,6 +31,15 @@ impl std::fmt::Debug for Policy {
     }
 }
 
+/// Why a tool may not be called.
+#[derive(Debug)]
+pub struct ToolDenial {
+    pub reason: String,
+    /// When only scopes are lacking: which. An OAuth client can get them by asking for
+    /// them in a new authorization (step-up), so the answer is a scope challenge.
+    pub missing_scopes: Vec<String>,
+}
+
 struct Condition {
     source: String,
     program: Program,
@@ -101,30 +110,54 @@ impl Policy {
         }
     }
 
-    /// Whether the caller may call `tool`. `Err` says why not.
-    pub fn allows_tool(&self, caller: &Caller, tool: &str) -> Result<(), String> {
+    /// Whether the caller may call `tool`.
+    pub fn allows_tool(&self, caller: &Caller, tool: &str) -> Result<(), ToolDenial> {
+        let refused = |reason: String| ToolDenial {
+            reason,
+            missing_scopes: Vec::new(),
+        };
         if self.deny_tools.iter().any(|g| g.matches(tool)) {
-            return Err(format!("the tool `{tool}` is denied on this server"));
+            return Err(refused(format!(
+                "the tool `{tool}` is denied on this server"
+            )));
         }
         if !self.allow_tools.is_empty() && !self.allow_tools.iter().any(|g| g.matches(tool)) {
-            return Err(format!(
+            return Err(refused(format!(
                 "the tool `{tool}` is not in this server's allowed tools"
-            ));
+            )));
         }
+        let mut missing_scopes: Vec<String> = Vec::new();
         for rule in self
             .rules
             .iter()
             .filter(|r| r.tools.iter().any(|g| g.matches(tool)))
         {
-            if let Some(missing) = rule.scopes.iter().find(|s| !caller.scopes.contains(s)) {
-                return Err(format!("the tool `{tool}` needs the scope `{missing}`"));
-            }
             if let Some(condition) = &rule.allow {
                 self.holds(condition, caller, tool)
-                    .map_err(|why| format!("calling `{tool}`: {why}"))?;
+                    .map_err(|why| refused(format!("calling `{tool}`: {why}")))?;
+            }
+            for scope in &rule.scopes {
+                if !caller.scopes.contains(scope) && !missing_scopes.contains(scope) {
+                    missing_scopes.push(scope.clone());
+                }
             }
         }
-        Ok(())
+        if missing_scopes.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolDenial {
+                reason: format!(
+                    "the tool `{tool}` needs the scope `{}`",
+                    missing_scopes.join(" ")
+                ),
+                missing_scopes,
+            })
+        }
+    }
+
+    /// Every scope a tool rule asks for: clients may request them for this server.
+    pub fn tool_scopes(&self) -> impl Iterator<Item = &String> {
+        self.rules.iter().flat_map(|r| r.scopes.iter())
     }
 
     fn holds(&self, condition: &Condition, caller: &Caller, tool: &str) -> Result<(), String> {
@@ -221,11 +254,19 @@ mod tests {
         assert!(policy.allows_tool(&alice, "delete_rows").is_ok());
         assert!(policy.allows_tool(&bob, "delete_rows").is_err());
         assert!(policy.allows_tool(&alice, "drop_table").is_err());
-        assert!(
+        assert_eq!(
             policy
                 .allows_tool(&alice, "write")
                 .unwrap_err()
-                .contains("mcp:write")
+                .missing_scopes,
+            ["mcp:write"]
+        );
+        assert!(
+            policy
+                .allows_tool(&bob, "delete_rows")
+                .unwrap_err()
+                .missing_scopes
+                .is_empty()
         );
         assert!(policy.allows_tool(&bob, "write").is_ok());
         assert!(policy.allows_tool(&bob, "search").is_ok());

@@ -33,10 +33,12 @@ pub fn unauthorized(state: &AppState, resource: &Resource, error: Option<&str>) 
     )
 }
 
-pub fn insufficient_scope(state: &AppState, resource: &Resource) -> Response {
+/// 403 naming every scope the operation needs, so the client can ask for them all in
+/// one new authorization.
+pub fn insufficient_scope(state: &AppState, resource: &Resource, needed: &[String]) -> Response {
     let challenge = format!(
         "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\", error_description=\"the token lacks a required scope\"",
-        resource.scopes.join(" "),
+        needed.join(" "),
         state.resource_metadata_url(resource)
     );
     respond(StatusCode::FORBIDDEN, &challenge, "insufficient_scope")

@@ -30,6 +30,17 @@ pub struct Resource {
     pub static_token: Option<Secret>,
 }
 
+impl Resource {
+    /// Whether clients may ask for `scope` for this server: its own scopes, and those
+    /// its tool rules require (for step-up).
+    pub fn offers_scope(&self, scope: &str) -> bool {
+        self.scopes
+            .iter()
+            .chain(self.policy.tool_scopes())
+            .any(|s| s == scope)
+    }
+}
+
 /// The protected MCP servers, checked: every problem is listed under its key.
 pub fn build(
     config: &Config,

@@ -212,10 +212,7 @@ fn check_request<'s>(
         .split_whitespace()
         .filter(|s| *s != "offline_access")
         .collect();
-    if let Some(unknown) = requested
-        .iter()
-        .find(|s| !resource.scopes.iter().any(|k| k == *s))
-    {
+    if let Some(unknown) = requested.iter().find(|s| !resource.offers_scope(s)) {
         return Err(OAuthError::invalid_scope(format!(
             "scope `{unknown}` is not offered by {}",
             resource.url

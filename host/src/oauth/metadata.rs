@@ -24,7 +24,8 @@ fn server_metadata(state: &AppState) -> Value {
     let issuer = &state.issuer;
     let mut scopes: Vec<&str> = state
         .oauth_resources()
-        .flat_map(|r| r.scopes.iter().map(String::as_str))
+        .flat_map(|r| r.scopes.iter().chain(r.policy.tool_scopes()))
+        .map(String::as_str)
         .collect();
     scopes.sort();
     scopes.dedup();
