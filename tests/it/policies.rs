@@ -54,6 +54,7 @@ async fn setup() -> Setup {
             "pol-sse",
             McpServerConfig {
                 policy: tool_policy(),
+                max_request_bytes: 2048,
                 ..mcp_server("/pol-sse", &sse_mcp)
             },
         ),
@@ -313,6 +314,15 @@ async fn scope_rules_apply_to_api_keys_and_sse_lists_are_filtered_event_by_event
     assert!(
         reply.content_type.starts_with("text/event-stream"),
         "{reply:?}"
+    );
+    // Tool rules read the request, up to max_request_bytes.
+    let big = call(&sse, token, "echo", json!({"text": "x".repeat(4096)})).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE, "{big:?}");
+    assert!(
+        big.last()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2048 bytes")
     );
     assert!(
         names.contains(&"delete_records".to_string()) && !names.contains(&"count".to_string()),
