@@ -30,8 +30,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub audit: Arc<Audit>,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-    /// Upstream tokens checked in `client_token` mode, by provider and token hash.
-    pub client_tokens: Arc<ExpiringCache<User>>,
+    /// Upstream tokens checked in `client_token` mode, by provider and token hash:
+    /// the user, or `None` when the provider refused the token.
+    pub client_tokens: Arc<ExpiringCache<Option<User>>>,
     /// Access tokens whose signature checked out, until they expire.
     pub access_tokens: Arc<ExpiringCache<AccessClaims>>,
     /// Grants found active, with the store's revocation count at the time.

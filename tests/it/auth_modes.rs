@@ -219,11 +219,12 @@ async fn a_forged_identity_header_never_reaches_the_mcp_server() {
     );
 }
 
-/// `authhost_provider_calls_total` for one provider function, from `/metrics`.
-fn provider_calls(a: &TestAuthhost, function: &str) -> u64 {
+/// `authhost_provider_calls_total` for one provider function and outcome (`ok`,
+/// `error`), from `/metrics`.
+fn provider_calls(a: &TestAuthhost, function: &str, outcome: &str) -> u64 {
     let text = a.state.metrics.render();
     let prefix = format!(
-        "authhost_provider_calls_total{{provider=\"up\",function=\"{function}\",outcome=\"ok\"}} "
+        "authhost_provider_calls_total{{provider=\"up\",function=\"{function}\",outcome=\"{outcome}\"}} "
     );
     text.lines()
         .find_map(|line| line.strip_prefix(&prefix))
@@ -267,14 +268,14 @@ async fn client_token_mode_validates_upstream_tokens_through_the_provider_and_ca
         seen.get("authorization").is_none(),
         "the client's header is not passed on"
     );
-    let checks = provider_calls(&a, "user-claims");
+    let checks = provider_calls(&a, "user-claims", "ok");
     assert!(checks >= 1);
     assert_eq!(
         whoami(&a.url("/ct"), Some(&bob.access_token)).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        provider_calls(&a, "user-claims"),
+        provider_calls(&a, "user-claims", "ok"),
         checks,
         "the second call is answered from the cache"
     );
@@ -288,6 +289,12 @@ async fn client_token_mode_validates_upstream_tokens_through_the_provider_and_ca
         "{challenge}"
     );
     assert!(!challenge.contains("resource_metadata"), "{challenge}");
+    // Refusals are remembered briefly: a client retrying a dead token is answered here.
+    let refusals = provider_calls(&a, "user-claims", "error");
+    assert_eq!(refusals, 1);
+    let again = whoami(&a.url("/ct"), Some("not-a-real-token")).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(provider_calls(&a, "user-claims", "error"), refusals);
     // No token: no fallback to anything shared.
     assert_eq!(
         whoami(&a.url("/ct"), None).await.status,

@@ -4,7 +4,7 @@
 
 use crate::config::AuthMode;
 use crate::crypto;
-use crate::runtime::{Claims, TokenSet};
+use crate::runtime::{Claims, ProviderError, TokenSet};
 use crate::secret::Secret;
 use crate::state::{AppState, Resource};
 use crate::store::Grant;
@@ -276,16 +276,26 @@ fn static_token(resource: &Resource, token: &str) -> Result<Caller, Rejection> {
     })
 }
 
-/// An upstream token, validated by asking the provider who it belongs to. Results are
-/// kept for `client_token_cache_seconds`, by the token's hash; failures are not kept.
+/// An upstream token, validated by asking the provider who it belongs to. Answers are
+/// kept by the token's hash: acceptances for `client_token_cache_seconds`, refusals
+/// for a few seconds (a client retrying a dead token does not hammer the provider).
+/// A provider that cannot answer is not a refusal: 503, nothing kept.
 async fn client_token(
     state: &AppState,
     resource: &Resource,
     token: &str,
 ) -> Result<Caller, Rejection> {
+    let refused = || {
+        Rejection::Unauthenticated(Some(format!(
+            "the {} token was not accepted",
+            resource.provider
+        )))
+    };
     let key = format!("{}\n{}", resource.provider, crypto::hash_token(token));
-    if let Some(user) = state.client_tokens.get(&key) {
-        return Ok(client_token_caller(resource, user, token));
+    match state.client_tokens.get(&key) {
+        Some(Some(user)) => return Ok(client_token_caller(resource, user, token)),
+        Some(None) => return Err(refused()),
+        None => {}
     }
     let Some(instance) = state.registry.instances.get(&resource.provider) else {
         return Err(Rejection::Unavailable("provider not loaded"));
@@ -299,20 +309,34 @@ async fn client_token(
         scope: None,
         extra: Vec::new(),
     };
-    let user = match instance.user_claims(tokens).await {
-        Ok(claims) => User::from_claims(&claims),
-        Err(e) => {
-            tracing::info!(provider = resource.provider, "client token refused: {e}");
-            return Err(Rejection::Unauthenticated(Some(format!(
-                "the {} token was not accepted",
-                resource.provider
-            ))));
-        }
-    };
     let ttl = Duration::from_secs(resource.settings.client_token_cache_seconds);
-    state.client_tokens.put(key, user.clone(), ttl);
-    Ok(client_token_caller(resource, user, token))
+    match instance.user_claims(tokens).await {
+        Ok(claims) => {
+            let user = User::from_claims(&claims);
+            state.client_tokens.put(key, Some(user.clone()), ttl);
+            Ok(client_token_caller(resource, user, token))
+        }
+        Err(e) => {
+            tracing::info!(
+                provider = resource.provider,
+                "client token not accepted: {e}"
+            );
+            match e.provider_error() {
+                Some(ProviderError::InvalidGrant(_) | ProviderError::AccessDenied(_)) => {
+                    state.client_tokens.put(key, None, ttl.min(REFUSAL_TTL));
+                    Err(refused())
+                }
+                Some(ProviderError::UpstreamUnavailable(_)) | None => Err(Rejection::Unavailable(
+                    "the identity provider could not check the token; try again",
+                )),
+                Some(_) => Err(refused()),
+            }
+        }
+    }
 }
+
+/// How long a refused client token is remembered as refused.
+const REFUSAL_TTL: Duration = Duration::from_secs(5);
 
 fn client_token_caller(resource: &Resource, user: User, token: &str) -> Caller {
     Caller {
