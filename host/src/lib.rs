@@ -9,10 +9,12 @@
 //! - [`store`]: SQLite / PostgreSQL state.
 //! - [`dev`]: the embedded default of `serve --dev`.
 //! - [`audit`], [`metrics`], [`forwarded`]: operations (audit log, Prometheus, proxies).
+//! - [`cli`], [`check`], [`admin`]: the operator's commands.
 
 pub mod admin;
 pub mod audit;
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conformance;

@@ -1,0 +1,84 @@
+//! `authhost clients`: OAuth clients the operator registers (besides `[[clients]]` in
+//! the config file and dynamic registration).
+
+use super::store;
+use crate::admin;
+use crate::config::Config;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its id (and secret, once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Where the client receives codes (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A client with a secret (a server-side app), not a public one.
+        #[arg(long)]
+        confidential: bool,
+    },
+    /// Clients from the config file and the database.
+    List,
+    /// Remove a registered client and revoke every grant it holds.
+    Remove { client_id: String },
+}
+
+impl ClientsCommand {
+    pub async fn run(self, config: &Config) -> anyhow::Result<()> {
+        let store = store(config).await?;
+        match self {
+            ClientsCommand::Add {
+                name,
+                redirect_uris,
+                confidential,
+            } => {
+                let client = admin::add_client(&store, &name, &redirect_uris, confidential).await?;
+                println!("client_id:     {}", client.client_id);
+                if let Some(secret) = client.secret {
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown only now; authhost keeps a hash)");
+                }
+            }
+            ClientsCommand::List => {
+                println!(
+                    "{:<48} {:<10} {:<24} REDIRECT URIS",
+                    "CLIENT ID", "ORIGIN", "NAME"
+                );
+                for c in &config.clients {
+                    println!(
+                        "{:<48} {:<10} {:<24} {}",
+                        c.client_id,
+                        "config",
+                        c.name.as_deref().unwrap_or(""),
+                        c.redirect_uris.join(" ")
+                    );
+                }
+                for c in store.clients().await? {
+                    let uris: Vec<String> =
+                        serde_json::from_str(&c.redirect_uris).unwrap_or_default();
+                    println!(
+                        "{:<48} {:<10} {:<24} {}",
+                        c.client_id,
+                        "database",
+                        c.name,
+                        uris.join(" ")
+                    );
+                }
+            }
+            ClientsCommand::Remove { client_id } => {
+                if config.clients.iter().any(|c| c.client_id == client_id) {
+                    anyhow::bail!(
+                        "`{client_id}` is defined in the config file ([[clients]]); remove it there"
+                    );
+                }
+                if !store.remove_client(&client_id, crate::clock::now()).await? {
+                    anyhow::bail!("no registered client `{client_id}`");
+                }
+                println!("removed {client_id}; its grants are revoked");
+            }
+        }
+        Ok(())
+    }
+}
