@@ -4,8 +4,8 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, http, settings, token,
-    url_with_query,
+    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, code_authorize_url, http,
+    settings, token,
 };
 use serde_json::json;
 
@@ -50,21 +50,8 @@ impl Provider for GitLab {
         config: ProviderConfig,
         req: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
-        let scope = config.scopes.join(" ");
-        let mut params = vec![
-            ("response_type", "code"),
-            ("client_id", config.client_id.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("scope", scope.as_str()),
-            ("state", req.state.as_str()),
-        ];
-        if let Some(challenge) = &req.code_challenge {
-            params.extend([
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ]);
-        }
-        url_with_query(&format!("{}/oauth/authorize", base(&config)?), &params)
+        let endpoint = format!("{}/oauth/authorize", base(&config)?);
+        code_authorize_url(&endpoint, &config, &req, &[])
     }
 
     fn exchange_code(config: ProviderConfig, ex: CodeExchange) -> Result<TokenSet, ProviderError> {

@@ -8,7 +8,7 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, http, settings, token, url_with_query,
+    ProviderInfo, SettingKind, TokenKind, TokenSet, code_authorize_url, http, settings, token,
 };
 use serde_json::{Value, json};
 
@@ -91,19 +91,15 @@ impl Provider for Atlassian {
         config: ProviderConfig,
         request: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
-        let scope = config.scopes.join(" ");
-        let mut params = vec![
-            ("audience", AUDIENCE),
-            ("client_id", config.client_id.as_str()),
-            ("scope", scope.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("state", request.state.as_str()),
-            ("response_type", "code"),
-            // Documented as required: the consent screen is where the user picks sites.
-            ("prompt", "consent"),
-        ];
-        params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        url_with_query(&format!("{}/authorize", auth_base(&config)?), &params)
+        // Both documented as required; the consent screen is where the user picks sites.
+        let extra = [("audience", AUDIENCE), ("prompt", "consent")];
+        // 3LO has no PKCE: a challenge is never sent, even if one is given.
+        let request = AuthorizeRequest {
+            code_challenge: None,
+            ..request
+        };
+        let endpoint = format!("{}/authorize", auth_base(&config)?);
+        code_authorize_url(&endpoint, &config, &request, &extra)
     }
 
     fn exchange_code(

@@ -9,8 +9,8 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, http, log_info, settings, token,
-    url_with_query,
+    ProviderInfo, SettingKind, TokenKind, TokenSet, code_authorize_url, http, log_info, settings,
+    token,
 };
 use serde_json::{Value, json};
 
@@ -85,20 +85,7 @@ impl Provider for Salesforce {
         config: ProviderConfig,
         request: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
-        let scope = config.scopes.join(" ");
-        let mut params = vec![
-            ("response_type", "code"),
-            ("client_id", config.client_id.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("scope", scope.as_str()),
-            ("state", request.state.as_str()),
-        ];
-        if let Some(challenge) = &request.code_challenge {
-            params.push(("code_challenge", challenge));
-            params.push(("code_challenge_method", "S256"));
-        }
-        params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        url_with_query(&endpoint(&config, "authorize")?, &params)
+        code_authorize_url(&endpoint(&config, "authorize")?, &config, &request, &[])
     }
 
     fn exchange_code(

@@ -56,6 +56,32 @@ pub fn url_with_query(base: &str, params: &[(&str, &str)]) -> Result<String, Pro
     Ok(url.into())
 }
 
+/// The authorization request URL of the code flow (RFC 6749 4.1.1) at `endpoint`:
+/// `response_type=code`, client id, redirect URI, scopes and state, the PKCE challenge
+/// (S256) when the host sent one, then `extra` and the host's own extra parameters.
+pub fn code_authorize_url(
+    endpoint: &str,
+    config: &ProviderConfig,
+    request: &AuthorizeRequest,
+    extra: &[(&str, &str)],
+) -> Result<String, ProviderError> {
+    let scope = config.scopes.join(" ");
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", config.client_id.as_str()),
+        ("redirect_uri", config.redirect_uri.as_str()),
+        ("scope", scope.as_str()),
+        ("state", request.state.as_str()),
+    ];
+    if let Some(challenge) = &request.code_challenge {
+        params.push(("code_challenge", challenge));
+        params.push(("code_challenge_method", "S256"));
+    }
+    params.extend_from_slice(extra);
+    params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    url_with_query(endpoint, &params)
+}
+
 /// Pairs from a form-encoded string such as `prompt=consent&access_type=offline`.
 pub fn url_form_pairs(form: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(form.as_bytes())

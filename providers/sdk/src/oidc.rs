@@ -258,22 +258,9 @@ pub fn authorize_url(
     request: &AuthorizeRequest,
     extra: &[(&str, &str)],
 ) -> Result<String, ProviderError> {
-    let scope = config.scopes.join(" ");
-    let mut params: Vec<(&str, &str)> = vec![
-        ("response_type", "code"),
-        ("client_id", &config.client_id),
-        ("redirect_uri", &config.redirect_uri),
-        ("scope", &scope),
-        ("state", &request.state),
-        ("nonce", &request.nonce),
-    ];
-    if let Some(challenge) = &request.code_challenge {
-        params.push(("code_challenge", challenge));
-        params.push(("code_challenge_method", "S256"));
-    }
+    let mut params = vec![("nonce", request.nonce.as_str())];
     params.extend_from_slice(extra);
-    params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    crate::url_with_query(&discovery.authorization_endpoint, &params)
+    crate::code_authorize_url(&discovery.authorization_endpoint, config, request, &params)
 }
 
 /// Names of the claims that carry groups and roles, which differ per upstream.
