@@ -3,9 +3,7 @@
 
 use crate::common::upstream::{self, Upstream};
 use crate::common::{self, instance, load_bundled};
-use authhost::runtime::{
-    AuthorizeRequest, CallError, CodeExchange, ProviderError, ProviderInstance, TokenKind,
-};
+use authhost::runtime::{CallError, CodeExchange, ProviderError, ProviderInstance, TokenKind};
 use oauth2::PkceCodeChallenge;
 use serde_json::json;
 
@@ -114,12 +112,7 @@ async fn a_wrong_verifier_and_a_wrong_secret_are_refused_by_the_upstream() {
     let provider = oidc_instance(&upstream, &issuer, &[]).await;
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
     let url = provider
-        .authorize_url(AuthorizeRequest {
-            state: "s".into(),
-            code_challenge: Some(challenge.as_str().into()),
-            nonce: "n".into(),
-            extra: vec![],
-        })
+        .authorize_url(common::authorize_request(Some(challenge.as_str())))
         .await
         .unwrap();
     let callback = upstream::login(&url, "alice", "alice-password").await;
@@ -171,12 +164,7 @@ async fn an_issuer_off_the_allowlist_is_a_config_error() {
         &["https://elsewhere.example".into()],
     );
     let err = instance(&runtime, &component, spec)
-        .authorize_url(AuthorizeRequest {
-            state: "s".into(),
-            code_challenge: None,
-            nonce: "n".into(),
-            extra: vec![],
-        })
+        .authorize_url(common::authorize_request(None))
         .await
         .unwrap_err();
     match &err {

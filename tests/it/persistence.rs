@@ -3,6 +3,7 @@
 
 use crate::common::postgres;
 use crate::common::server::{Browser, Options, Pkce, TestAuthhost, http, start_upstream};
+use crate::common::upstream::Upstream;
 use authhost::config::StaticClientConfig;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -21,24 +22,35 @@ fn shared_dir() -> std::path::PathBuf {
     dir
 }
 
-/// A starts the flow, B finishes it, C (a restart) refreshes; tokens work everywhere.
-async fn flow_across_instances(backend: &str) {
+/// Instances A and B on one database and data folder, B answering for A's public URL,
+/// and the options for starting more like B; `None` when the backend is not available.
+async fn two_instances(
+    backend: &str,
+    upstream: &Upstream,
+    options: Options,
+) -> Option<(TestAuthhost, TestAuthhost, Options)> {
     let dir = shared_dir();
-    let Some(db) = database(backend, &dir).await else {
-        return;
-    };
-    let upstream = start_upstream();
+    let db = database(backend, &dir).await?;
     let options = Options {
         database_url: Some(db),
         data_dir: Some(dir),
-        ..Options::default()
+        ..options
     };
-    let a = TestAuthhost::start(&upstream, options.clone()).await;
+    let a = TestAuthhost::start(upstream, options.clone()).await;
     let shared = Options {
         base_url: Some(a.base.clone()),
         ..options
     };
-    let b = TestAuthhost::start(&upstream, shared.clone()).await;
+    let b = TestAuthhost::start(upstream, shared.clone()).await;
+    Some((a, b, shared))
+}
+
+/// A starts the flow, B finishes it, C (a restart) refreshes; tokens work everywhere.
+async fn flow_across_instances(backend: &str) {
+    let upstream = start_upstream();
+    let Some((a, b, shared)) = two_instances(backend, &upstream, Options::default()).await else {
+        return;
+    };
 
     let client = a.register("Cross-instance client").await;
     let pkce = Pkce::new();
@@ -276,35 +288,21 @@ async fn rotated_signing_keys_keep_old_tokens_valid_and_sign_new_ones() {
 /// on A holds on B at once; a grant revoked on A stops working on B within the
 /// gateway's two-second recheck.
 async fn api_keys_and_revocation_across_instances(backend: &str) {
-    let dir = shared_dir();
-    let Some(db) = database(backend, &dir).await else {
-        return;
-    };
     let upstream = start_upstream();
+    let demo = authhost::dev::demo_mcp::start().await.unwrap();
     let options = Options {
-        database_url: Some(db),
-        data_dir: Some(dir),
         mcp_servers: vec![(
             "keys",
             authhost::config::McpServerConfig {
                 api_keys: true,
-                ..crate::common::server::mcp_server(
-                    "/keys",
-                    &authhost::dev::demo_mcp::start().await.unwrap(),
-                )
+                ..crate::common::server::mcp_server("/keys", &demo)
             },
         )],
         ..Options::default()
     };
-    let a = TestAuthhost::start(&upstream, options.clone()).await;
-    let b = TestAuthhost::start(
-        &upstream,
-        Options {
-            base_url: Some(a.base.clone()),
-            ..options
-        },
-    )
-    .await;
+    let Some((a, b, _)) = two_instances(backend, &upstream, options).await else {
+        return;
+    };
 
     let scopes = vec!["mcp".to_string()];
     let spec = authhost::admin::ApiKeySpec {
@@ -375,18 +373,12 @@ async fn api_keys_and_revocation_across_instances_postgres() {
 /// upstream accepts, because only one refresh runs at a time across instances (a
 /// refresh token spent twice would make the upstream end the grant).
 async fn upstream_refresh_across_instances(backend: &str) {
-    let dir = shared_dir();
-    let Some(db) = database(backend, &dir).await else {
-        return;
-    };
     let upstream = crate::common::server::start_upstream_with(serde_json::json!({
         "access_token_ttl": 20,
         "rotate_refresh_tokens": true,
     }));
     let mcp = crate::common::mcp_server::start(true).await;
     let options = Options {
-        database_url: Some(db),
-        data_dir: Some(dir),
         mcp_servers: vec![(
             "tools",
             authhost::config::McpServerConfig {
@@ -396,15 +388,9 @@ async fn upstream_refresh_across_instances(backend: &str) {
         )],
         ..Options::default()
     };
-    let a = TestAuthhost::start(&upstream, options.clone()).await;
-    let b = TestAuthhost::start(
-        &upstream,
-        Options {
-            base_url: Some(a.base.clone()),
-            ..options
-        },
-    )
-    .await;
+    let Some((a, b, _)) = two_instances(backend, &upstream, options).await else {
+        return;
+    };
     let client = a.register("Busy client").await;
     let tokens = a
         .sign_in_as(&Browser::new(), &client, "/tools", "alice")

@@ -30,12 +30,7 @@ async fn keycloak_builds_realm_endpoints_and_maps_roles_and_groups() {
     )
     .await;
     let url = provider
-        .authorize_url(AuthorizeRequest {
-            state: "s".into(),
-            code_challenge: None,
-            nonce: "n".into(),
-            extra: vec![],
-        })
+        .authorize_url(common::authorize_request(None))
         .await
         .unwrap();
     assert!(
@@ -89,12 +84,7 @@ async fn keycloak_legacy_prefix_puts_realms_under_auth() {
     .await;
     // The test upstream serves the modern layout, so discovery under /auth is not found.
     let err = provider
-        .authorize_url(AuthorizeRequest {
-            state: "s".into(),
-            code_challenge: None,
-            nonce: "n".into(),
-            extra: vec![],
-        })
+        .authorize_url(common::authorize_request(None))
         .await
         .unwrap_err();
     assert!(
@@ -133,12 +123,7 @@ mod github {
     async fn oauth_app_tokens_without_expiry_and_the_verified_primary_email() {
         let sim = GitHubSim::start(AppKind::OAuthApp).await;
         let provider = provider(&sim).await;
-        let request = AuthorizeRequest {
-            state: "st".into(),
-            code_challenge: None,
-            nonce: "n".into(),
-            extra: vec![],
-        };
+        let request = common::authorize_request(None);
         let url = provider.authorize_url(request).await.unwrap();
         assert!(
             url.starts_with(&format!("{}/login/oauth/authorize?", sim.origin)),
@@ -305,12 +290,7 @@ mod mattermost {
         let sim = MattermostSim::start(false).await;
         let provider = provider(&sim, Some(CLIENT_SECRET), false).await;
         let url = provider
-            .authorize_url(AuthorizeRequest {
-                state: "s".into(),
-                code_challenge: Some("ch".into()),
-                nonce: "n".into(),
-                extra: vec![],
-            })
+            .authorize_url(common::authorize_request(Some("ch")))
             .await
             .unwrap();
         assert!(
@@ -476,12 +456,7 @@ mod atlassian {
         let sim = AtlassianSim::start().await;
         let provider = provider(&sim, None).await;
         let url = provider
-            .authorize_url(AuthorizeRequest {
-                state: "s".into(),
-                code_challenge: Some("ch".into()),
-                nonce: "n".into(),
-                extra: vec![],
-            })
+            .authorize_url(common::authorize_request(Some("ch")))
             .await
             .unwrap();
         assert!(
@@ -612,12 +587,7 @@ mod salesforce {
         let sim = SalesforceSim::start().await;
         let provider = provider(&sim.origin, None).await;
         let url = provider
-            .authorize_url(AuthorizeRequest {
-                state: "s".into(),
-                code_challenge: Some("ch".into()),
-                nonce: "n".into(),
-                extra: vec![],
-            })
+            .authorize_url(common::authorize_request(Some("ch")))
             .await
             .unwrap();
         assert!(
@@ -748,12 +718,7 @@ mod google {
         let sim = GoogleSim::start().await;
         let provider = provider(&sim, Some("example.com")).await;
         let url = provider
-            .authorize_url(AuthorizeRequest {
-                state: "s".into(),
-                code_challenge: Some("ch".into()),
-                nonce: "n".into(),
-                extra: vec![],
-            })
+            .authorize_url(common::authorize_request(Some("ch")))
             .await
             .unwrap();
         assert!(

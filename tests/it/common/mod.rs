@@ -111,3 +111,13 @@ pub async fn serve(app: axum::Router) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     origin
 }
+
+/// An authorization request as the host makes it: state `s`, nonce `n`, no extras.
+pub fn authorize_request(code_challenge: Option<&str>) -> authhost::runtime::AuthorizeRequest {
+    authhost::runtime::AuthorizeRequest {
+        state: "s".into(),
+        code_challenge: code_challenge.map(String::from),
+        nonce: "n".into(),
+        extra: vec![],
+    }
+}
