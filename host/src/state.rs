@@ -4,14 +4,14 @@ use crate::audit::Audit;
 use crate::config::{AuthMode, Config};
 use crate::crypto::Sealer;
 use crate::gateway::cache::ExpiringCache;
-use crate::gateway::caller::User;
+use crate::gateway::caller::{ActiveGrant, User};
 pub use crate::gateway::resource::Resource;
 use crate::gateway::upstream_token::RefreshLocks;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
 use crate::oauth::jwt::{AccessClaims, Signer};
 use crate::registry::Registry;
-use crate::store::{Grant, Store};
+use crate::store::Store;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -36,7 +36,7 @@ pub struct AppState {
     /// Access tokens whose signature checked out, until they expire.
     pub access_tokens: Arc<ExpiringCache<AccessClaims>>,
     /// Grants found active, with the store's revocation count at the time.
-    pub grants: Arc<ExpiringCache<(Grant, u64)>>,
+    pub grants: Arc<ExpiringCache<(Arc<ActiveGrant>, u64)>>,
     pub refresh_locks: Arc<RefreshLocks>,
 }
 

@@ -7,9 +7,9 @@ use crate::crypto;
 use crate::runtime::{Claims, ProviderError, TokenSet};
 use crate::secret::Secret;
 use crate::state::{AppState, Resource};
-use crate::store::Grant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// API keys start with this, so they are told apart from JWTs and upstream tokens.
@@ -175,19 +175,15 @@ async fn access_token(
         }
     };
     let grant = active_grant(state, &claims.gid).await?;
-    let user = serde_json::from_str(&grant.claims).unwrap_or_else(|_| User {
-        sub: claims.sub.clone(),
-        ..User::default()
-    });
     Ok(Caller {
-        user,
+        user: grant.user.clone(),
         client_id: Some(claims.client_id),
         provider: Some(claims.idp),
         scopes: claims.scope.split_whitespace().map(String::from).collect(),
         via: Via::Oauth,
         upstream: UpstreamToken::Grant {
-            grant_id: grant.id,
-            sealed: grant.upstream_tokens,
+            grant_id: claims.gid,
+            sealed: grant.upstream_tokens.clone(),
         },
     })
 }
@@ -196,7 +192,14 @@ async fn access_token(
 /// revoked through this instance stops working at once; through another, within this.
 const GRANT_RECHECK: Duration = Duration::from_secs(2);
 
-async fn active_grant(state: &AppState, grant_id: &str) -> Result<Grant, Rejection> {
+/// What the gateway needs of a grant found active: the user's claims, parsed once per
+/// recheck rather than on every request, and the sealed upstream tokens.
+pub struct ActiveGrant {
+    pub user: User,
+    pub upstream_tokens: Option<String>,
+}
+
+async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGrant>, Rejection> {
     let revocations = state.store.revocations();
     if let Some((grant, seen)) = state.grants.get(grant_id)
         && seen == revocations
@@ -205,9 +208,17 @@ async fn active_grant(state: &AppState, grant_id: &str) -> Result<Grant, Rejecti
     }
     match state.store.grant(grant_id).await {
         Ok(Some(grant)) if grant.revoked_at.is_none() => {
-            let entry = (grant.clone(), revocations);
+            let user = serde_json::from_str(&grant.claims).unwrap_or_else(|_| User {
+                sub: grant.subject.clone(),
+                ..User::default()
+            });
+            let active = Arc::new(ActiveGrant {
+                user,
+                upstream_tokens: grant.upstream_tokens,
+            });
+            let entry = (active.clone(), revocations);
             state.grants.put(grant_id.to_string(), entry, GRANT_RECHECK);
-            Ok(grant)
+            Ok(active)
         }
         Ok(_) => Err(Rejection::Unauthenticated(Some(
             "the grant was revoked".into(),

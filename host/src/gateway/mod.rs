@@ -78,8 +78,7 @@ pub async fn handle(
     // (MCP's scope challenge), for a single call; anything else is a JSON-RPC error.
     if let [(_, denial)] = &denied[..]
         && inspected.ids.len() == 1
-        && caller.via == Via::Oauth
-        && !denial.missing_scopes.is_empty()
+        && can_step_up(&caller, denial)
     {
         deny(&state, &resource, &caller, denial.reason.clone());
         state.metrics.gateway(&resource.name, "forbidden");
@@ -97,7 +96,7 @@ pub async fn handle(
         Arc::new(
             move |tool: &str| match resource.policy.allows_tool(&caller, tool) {
                 Ok(()) => true,
-                Err(denial) => caller.via == Via::Oauth && !denial.missing_scopes.is_empty(),
+                Err(denial) => can_step_up(&caller, &denial),
             },
         ) as jsonrpc::ToolFilter
     });
@@ -110,6 +109,12 @@ pub async fn handle(
         filter,
     )
     .await
+}
+
+/// Whether a new authorization would get the caller past `denial`: only scopes are
+/// missing, and the caller is an OAuth client (API keys and shared tokens cannot ask).
+fn can_step_up(caller: &Caller, denial: &ToolDenial) -> bool {
+    caller.via == Via::Oauth && !denial.missing_scopes.is_empty()
 }
 
 fn rejected(state: &AppState, resource: &Resource, rejection: Rejection) -> Response {
