@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// Headers authhost sets for the MCP server; anything a client sends under this
 /// prefix is dropped so identities cannot be forged.
-pub const IDENTITY_PREFIX: &str = "x-authhost-";
+const IDENTITY_PREFIX: &str = "x-authhost-";
 
 /// Hop-by-hop headers (RFC 9110 7.6.1) and those the proxy recomputes or must not pass.
 const NOT_FORWARDED: &[&str] = &[

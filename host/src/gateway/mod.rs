@@ -12,8 +12,6 @@ mod reject;
 pub mod resource;
 pub mod upstream_token;
 
-pub use forward::IDENTITY_PREFIX;
-
 use crate::audit::Event;
 use crate::state::{AppState, Resource};
 use axum::extract::{Request, State};
