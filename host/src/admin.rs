@@ -47,6 +47,8 @@ pub async fn add_client(
             application_type: "web".into(),
             metadata: metadata.to_string(),
             created_at: now,
+            source: "operator".into(),
+            last_used_at: None,
         })
         .await?;
     Ok(NewClient { client_id, secret })

@@ -19,6 +19,11 @@ pub async fn check(config: &Config) -> Vec<String> {
     if let Err(list) = crate::forwarded::parse_trusted(&config.server.trusted_proxies) {
         problems.extend(list);
     }
+    for pattern in &config.registration.allowed_redirect_uris {
+        if let Err(e) = crate::oauth::redirect_patterns::check(pattern) {
+            problems.push(format!("registration.allowed_redirect_uris: {e}"));
+        }
+    }
     if let Err(e) = Clients::new(&config.clients, None) {
         problems.push(format!("clients: {e:#}"));
     }

@@ -25,6 +25,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod rate_limit;
 pub mod registry;
 pub mod runtime;
 pub mod secret;

@@ -11,12 +11,13 @@ use crate::metrics::{self, Metrics};
 use crate::oauth::client_metadata::MetadataDocuments;
 use crate::oauth::clients::Clients;
 use crate::oauth::jwt::Signer;
-use crate::oauth::{authorize, callback, metadata, register, revoke, token};
+use crate::oauth::{authorize, callback, metadata, redirect_patterns, register, revoke, token};
+use crate::rate_limit::{self, Endpoint, RateLimits};
 use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::state::AppState;
 use crate::store::Store;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -63,6 +64,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .then(|| MetadataDocuments::new(config.client_metadata.clone()));
     let clients = Arc::new(Clients::new(&config.clients, documents)?);
     let resources = Arc::new(resource::build(&config, &issuer, &registry).map_err(ConfigErrors)?);
+    let patterns: Vec<String> = config
+        .registration
+        .allowed_redirect_uris
+        .iter()
+        .filter_map(|p| redirect_patterns::check(p).err())
+        .map(|e| format!("registration.allowed_redirect_uris: {e}"))
+        .collect();
+    if !patterns.is_empty() {
+        return Err(ConfigErrors(patterns).into());
+    }
     let trusted_proxies =
         Arc::new(forwarded::parse_trusted(&config.server.trusted_proxies).map_err(ConfigErrors)?);
     let audit = Arc::new(Audit::open(config.logging.audit_file.as_deref())?);
@@ -70,7 +81,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
+    let rate_limits = Arc::new(RateLimits::new(&config.rate_limits));
     Ok(AppState {
+        rate_limits,
         config: Arc::new(config),
         issuer,
         store,
@@ -91,6 +104,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 }
 
 pub fn app(state: AppState) -> Router {
+    let limits = state.rate_limits.clone();
+    let limit =
+        |endpoint| middleware::from_fn_with_state((limits.clone(), endpoint), rate_limit::limit);
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -116,13 +132,30 @@ pub fn app(state: AppState) -> Router {
             get(metadata::protected_resource),
         )
         .route("/jwks.json", get(metadata::jwks))
-        .route("/register", post(register::register))
-        .route("/authorize", get(authorize::authorize_get))
-        .route("/authorize/consent", post(authorize::consent_post))
+        .route(
+            "/register",
+            post(register::register)
+                .layer(DefaultBodyLimit::max(register::MAX_BODY_BYTES))
+                .layer(limit(Endpoint::Register)),
+        )
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).layer(limit(Endpoint::Authorize)),
+        )
+        .route(
+            "/authorize/consent",
+            post(authorize::consent_post).layer(limit(Endpoint::Authorize)),
+        )
         .route("/oauth/callback/{provider}", get(callback::callback))
-        .route("/token", post(token::token))
-        .route("/revoke", post(revoke::revoke))
-        .route("/introspect", post(revoke::introspect));
+        .route("/token", post(token::token).layer(limit(Endpoint::Token)))
+        .route(
+            "/revoke",
+            post(revoke::revoke).layer(limit(Endpoint::Revoke)),
+        )
+        .route(
+            "/introspect",
+            post(revoke::introspect).layer(limit(Endpoint::Introspect)),
+        );
     for resource in state.resources.iter() {
         let resource = resource.clone();
         router = router.route(
@@ -184,6 +217,63 @@ async fn providers(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "components": components, "instances": instances }))
 }
 
+/// Work every instance does in the background, for as long as it runs: pick up signing
+/// keys rotated or retired anywhere (every `tokens.key_refresh_seconds`), and every
+/// minute retire keys whose tokens have all expired, purge expired records and
+/// registrations never used.
+pub fn spawn_maintenance(state: &AppState) {
+    let keys = state.clone();
+    tokio::spawn(async move {
+        let every = Duration::from_secs(keys.config.tokens.key_refresh_seconds.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = keys.signer.refresh(&keys.store, &keys.sealer).await {
+                tracing::warn!("reading signing keys: {e:#}");
+            }
+        }
+    });
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = maintain(&state, crate::clock::now()).await {
+                tracing::warn!("maintenance: {e}");
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
+}
+
+/// One round of maintenance as of `now`.
+pub async fn maintain(state: &AppState, now: i64) -> sqlx::Result<()> {
+    state.rate_limits.forget_idle();
+    state.store.purge_expired(now).await?;
+    // A key that stopped signing is retired once the longest-lived token it could
+    // have signed has expired.
+    let longest = state
+        .resources
+        .iter()
+        .map(|r| r.settings.identity.token_ttl)
+        .chain([state.config.tokens.access_token_ttl])
+        .max()
+        .unwrap_or(0) as i64;
+    for kid in state
+        .store
+        .retire_signing_keys_before(now - longest - 60, now)
+        .await?
+    {
+        tracing::info!(
+            kid,
+            "retired a signing key: every token it signed has expired"
+        );
+    }
+    let unused = state.config.registration.unused_client_ttl as i64;
+    let purged = state.store.purge_unused_clients(now - unused).await?;
+    if purged > 0 {
+        tracing::info!(purged, "purged self-registered clients never used");
+    }
+    Ok(())
+}
+
 /// The embedded default: the dev identity provider (through the OIDC component) and the
 /// demo MCP server at `/mcp`, SQLite under the data folder.
 pub async fn dev_config(mut config: Config) -> anyhow::Result<(Config, Router)> {
@@ -232,15 +322,7 @@ pub async fn serve(config: Config, dev_mode: bool) -> anyhow::Result<()> {
     if let Some(idp) = extra {
         router = router.merge(idp);
     }
-    let purge_store = state.store.clone();
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = purge_store.purge_expired(crate::clock::now()).await {
-                tracing::warn!("purging expired records: {e}");
-            }
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        }
-    });
+    spawn_maintenance(&state);
     for resource in state.resources.iter() {
         tracing::info!(resource = resource.url, upstream = %resource.upstream, provider = resource.provider, "protecting MCP server");
     }

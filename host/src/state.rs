@@ -10,6 +10,7 @@ use crate::gateway::upstream_token::RefreshLocks;
 use crate::metrics::Metrics;
 use crate::oauth::clients::Clients;
 use crate::oauth::jwt::{AccessClaims, Signer};
+use crate::rate_limit::RateLimits;
 use crate::registry::Registry;
 use crate::store::Store;
 use std::sync::Arc;
@@ -33,11 +34,13 @@ pub struct AppState {
     /// Upstream tokens checked in `client_token` mode, by provider and token hash:
     /// the user, or `None` when the provider refused the token.
     pub client_tokens: Arc<ExpiringCache<Option<User>>>,
-    /// Access tokens whose signature checked out, until they expire.
-    pub access_tokens: Arc<ExpiringCache<AccessClaims>>,
+    /// Access tokens whose signature checked out, with the signing key's id, until
+    /// they expire.
+    pub access_tokens: Arc<ExpiringCache<(AccessClaims, String)>>,
     /// Grants found active, with the store's revocation count at the time.
     pub grants: Arc<ExpiringCache<(Arc<ActiveGrant>, u64)>>,
     pub refresh_locks: Arc<RefreshLocks>,
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl AppState {

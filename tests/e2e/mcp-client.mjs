@@ -478,7 +478,7 @@ async function authorizeHeadless(authorizationUrl, opts, callbackUrl) {
       }
       const params = hiddenFields(kind.form);
       const names = [...params.keys()];
-      for (const required of ['request_id', 'csrf_token']) {
+      for (const required of ['request', 'csrf_token']) {
         if (!names.includes(required)) {
           throw new StepError('consent page', { status: page.status, url: page.url, detail: `consent form has no hidden ${required} input`, body: page.html });
         }

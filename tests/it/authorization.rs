@@ -408,9 +408,9 @@ async fn consent_is_csrf_protected_not_frameable_and_stable_on_reload() {
         "names the client and the redirect host"
     );
     let (action, fields) = crate::common::server::form(&page);
-    let request_id = fields
+    let request = fields
         .iter()
-        .find(|(k, _)| k == "request_id")
+        .find(|(k, _)| k == "request")
         .unwrap()
         .1
         .clone();
@@ -423,7 +423,7 @@ async fn consent_is_csrf_protected_not_frameable_and_stable_on_reload() {
 
     // Another browser (no cookie) with the right token, or this browser with a wrong one.
     let forged = [
-        ("request_id", request_id.as_str()),
+        ("request", request.as_str()),
         ("csrf_token", csrf.as_str()),
         ("decision", "approve"),
     ];
@@ -436,7 +436,7 @@ async fn consent_is_csrf_protected_not_frameable_and_stable_on_reload() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let wrong = [
-        ("request_id", request_id.as_str()),
+        ("request", request.as_str()),
         ("csrf_token", "AAAA"),
         ("decision", "approve"),
     ];

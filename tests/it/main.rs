@@ -1,7 +1,9 @@
 //! One integration test binary: real components, real HTTP, a real OpenID provider.
 
+mod abuse;
 mod auth_modes;
 mod authorization;
+mod client_metadata;
 mod common;
 mod conformance;
 mod gateway;
@@ -13,3 +15,6 @@ mod persistence;
 mod policies;
 mod providers;
 mod sandbox;
+mod sign_in_binding;
+mod signing_keys;
+mod token_lifecycle;

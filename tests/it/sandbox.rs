@@ -37,8 +37,23 @@ impl Fixture {
         instance(
             &self.runtime,
             &self.component,
-            spec("misbehaving", settings, &[self.server.origin()]),
+            spec(
+                "misbehaving",
+                settings,
+                &[self.server.origin(), "https://upstream.test".into()],
+            ),
         )
+    }
+
+    /// What an `http` or `post` mode call handed back (see `result` in the component).
+    async fn fetched(&self, settings: &[(&str, &str)]) -> Result<String, CallError> {
+        let url = self.instance(settings).authorize_url(request()).await?;
+        let url = url::Url::parse(&url).unwrap();
+        Ok(url
+            .query_pairs()
+            .find(|(k, _)| k == "value")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default())
     }
 
     /// The same component, well-behaved: must work right after any failure.
@@ -50,8 +65,7 @@ impl Fixture {
             .expect("a good call after a failure succeeds");
         assert_eq!(url, "https://upstream.test/authorize?state=state-1");
         let body = self
-            .instance(&[("mode", "http"), ("url", &self.server.url("/ok"))])
-            .authorize_url(request())
+            .fetched(&[("mode", "http"), ("url", &self.server.url("/ok"))])
             .await
             .expect("a good HTTP call after a failure succeeds");
         assert_eq!(body, "200 hello from upstream");
@@ -148,8 +162,7 @@ async fn a_host_off_the_allowlist_is_refused() {
 async fn a_redirect_within_the_allowlist_is_followed_and_one_leaving_it_is_refused() {
     let f = Fixture::new().await;
     let body = f
-        .instance(&[("mode", "http"), ("url", &f.server.url("/to-ok"))])
-        .authorize_url(request())
+        .fetched(&[("mode", "http"), ("url", &f.server.url("/to-ok"))])
         .await
         .unwrap();
     assert_eq!(body, "200 hello from upstream");
@@ -222,8 +235,7 @@ async fn the_host_attaches_the_client_secret_the_way_the_component_asks() {
         ("none", "401 anonymous"),
     ] {
         let body = f
-            .instance(&[("mode", "post"), ("url", &token_url), ("client_auth", auth)])
-            .authorize_url(request())
+            .fetched(&[("mode", "post"), ("url", &token_url), ("client_auth", auth)])
             .await
             .unwrap();
         assert_eq!(body, expected, "client_auth = {auth}");
@@ -258,4 +270,97 @@ async fn a_looping_call_does_not_stall_other_calls() {
         busy < Duration::from_millis(1000),
         "good calls waited {busy:?} for the loop"
     );
+}
+
+/// What a component returns is checked like what it does: an authorization URL that
+/// leaves the allowed hosts, tokens and claims that could split a header or flood the
+/// store fail the call with an error naming the provider; non-ASCII names pass.
+#[tokio::test]
+async fn invalid_outputs_fail_the_call_naming_the_provider() {
+    use authhost::runtime::{CodeExchange, TokenSet};
+    let f = Fixture::new().await;
+    for mode in ["javascript", "offsite", "crlf"] {
+        let err = f
+            .instance(&[("mode", mode)])
+            .authorize_url(request())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CallError::Invalid { .. }), "{mode}: {err}");
+        let text = err.to_string();
+        assert!(text.contains("provider `misbehaving`"), "{text}");
+        assert!(text.contains("authorization URL"), "{text}");
+    }
+    let exchange = || CodeExchange {
+        code: "c".into(),
+        code_verifier: None,
+        nonce: "n".into(),
+    };
+    for mode in ["token-space", "token-huge"] {
+        let err = f
+            .instance(&[("mode", mode)])
+            .exchange_code(exchange())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("access token"), "{mode}: {err}");
+    }
+    let tokens = f
+        .instance(&[("mode", "ok")])
+        .exchange_code(exchange())
+        .await
+        .unwrap();
+    for (mode, what) in [
+        ("claims-control", "control characters"),
+        ("claims-huge", "more than"),
+        ("claims-extra", "not a JSON object"),
+    ] {
+        let err = f
+            .instance(&[("mode", mode)])
+            .user_claims(TokenSet { ..tokens.clone() })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(what), "{mode}: {err}");
+    }
+    let claims = f
+        .instance(&[("mode", "ok")])
+        .user_claims(tokens)
+        .await
+        .unwrap();
+    assert_eq!(claims.name.as_deref(), Some("Zoë Ærø"));
+    f.assert_good_call_works().await;
+}
+
+/// A component that floods the log gets a few lines through, not ten thousand; the
+/// call itself still succeeds.
+#[tokio::test]
+async fn log_lines_per_call_are_capped() {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // The test runs on one thread, the component call included.
+    let _logs = tracing::subscriber::set_default(subscriber);
+    let f = Fixture::new().await;
+    let url = f
+        .instance(&[("mode", "log-flood")])
+        .authorize_url(request())
+        .await
+        .unwrap();
+    assert!(url.starts_with("https://upstream.test/authorize"));
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let kept = text.lines().filter(|l| l.contains(" line ")).count();
+    assert!((1..=32).contains(&kept), "{kept} lines kept");
+    assert!(text.contains("dropping the rest"), "{text}");
 }

@@ -187,12 +187,21 @@ function passwordMatches(user, password) {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+const allStores = []; // revokeAccount functions of every issuer's store
+
 // ---------------------------------------------------------------------------
 // Storage: a small per-issuer in-memory adapter (no LRU eviction, so long
 // test runs never lose sessions/grants; isolated between issuers).
 // ---------------------------------------------------------------------------
 function createStore() {
   const entries = new Map(); // key -> { payload, expiresAt }
+  // Test control: end every session, grant and token of an account (an upstream
+  // session revoked by an administrator).
+  allStores.push((accountId) => {
+    for (const [key, entry] of entries) {
+      if (entry.payload?.accountId === accountId) entries.delete(key);
+    }
+  });
   const byGrant = new Map(); // grantId -> Set<key>
   const sessionUids = new Map(); // uid -> session id
   const userCodes = new Map(); // userCode -> id
@@ -618,6 +627,33 @@ async function handleInteraction(issuer, req, res, uid, action) {
 }
 
 // ---------------------------------------------------------------------------
+// Test control (what an administrator does at a real IdP), on every issuer:
+//   POST /__test/users/<username>/groups  body: JSON array of group names
+//   POST /__test/users/<username>/disable the account no longer exists
+//   POST /__test/users/<username>/revoke  its sessions, grants and tokens end
+// ---------------------------------------------------------------------------
+async function handleTestControl(req, res, username, action) {
+  const user = config.users.find((u) => u.username === username);
+  if (!user) {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('no such user\n');
+    return;
+  }
+  if (action === 'groups') {
+    const groups = JSON.parse(await readBody(req));
+    if (!Array.isArray(groups)) throw new Error('groups must be a JSON array');
+    user.groups = groups.map(String);
+  } else if (action === 'disable') {
+    usersBySub.delete(user.sub);
+  } else {
+    for (const revokeAccount of allStores) revokeAccount(user.sub);
+  }
+  log(`test control: ${action} ${username}`);
+  res.writeHead(204);
+  res.end();
+}
+
+// ---------------------------------------------------------------------------
 // HTTP server
 // ---------------------------------------------------------------------------
 const HOST = '127.0.0.1';
@@ -645,6 +681,12 @@ async function handle(req, res) {
   if (realmMatch && realmIssuers.has(realmMatch[1])) {
     issuer = realmIssuers.get(realmMatch[1]);
     rest = realmMatch[2] || '/';
+  }
+
+  const testMatch = /^\/__test\/users\/([^/]+)\/(groups|disable|revoke)$/.exec(url.pathname);
+  if (testMatch && req.method === 'POST') {
+    await handleTestControl(req, res, decodeURIComponent(testMatch[1]), testMatch[2]);
+    return;
   }
 
   const interactionMatch = /^\/interaction\/([^/]+)(\/login)?\/?$/.exec(rest);

@@ -42,6 +42,38 @@ pub struct Config {
     pub clients: Vec<StaticClientConfig>,
     #[serde(default)]
     pub logging: LoggingConfig,
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
+}
+
+/// Requests per minute per client address (burst: as many at once); 0 turns one off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub register_per_minute: u32,
+    pub authorize_per_minute: u32,
+    pub token_per_minute: u32,
+    pub revoke_per_minute: u32,
+    pub introspect_per_minute: u32,
+    /// Failed authentications at MCP servers (bad tokens or keys); past this the
+    /// address gets 429 without its credentials being looked at.
+    pub gateway_auth_failures_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            register_per_minute: 20,
+            authorize_per_minute: 60,
+            token_per_minute: 600,
+            revoke_per_minute: 120,
+            // Resource servers may introspect every request they serve.
+            introspect_per_minute: 3000,
+            gateway_auth_failures_per_minute: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,6 +105,15 @@ pub struct TokenConfig {
     pub authorization_code_ttl: u64,
     /// How long a started authorization may take, consent and upstream login included.
     pub authorization_request_ttl: u64,
+    /// How old the user's claims may be (seconds) before a refresh asks the upstream
+    /// again: it refreshes the upstream tokens where the provider can and runs the
+    /// provider's claims call; an upstream that refuses ends the grant.
+    pub claims_max_age: u64,
+    /// How long a grant lives at most without a new sign-in (seconds), however often
+    /// it is refreshed.
+    pub max_session_age: u64,
+    /// How often every instance looks for rotated or retired signing keys (seconds).
+    pub key_refresh_seconds: u64,
 }
 
 impl Default for TokenConfig {
@@ -82,6 +123,9 @@ impl Default for TokenConfig {
             refresh_token_ttl: 30 * 24 * 3600,
             authorization_code_ttl: 60,
             authorization_request_ttl: 600,
+            claims_max_age: 3600,
+            max_session_age: 30 * 24 * 3600,
+            key_refresh_seconds: 5,
         }
     }
 }
@@ -99,8 +143,13 @@ pub struct ConsentConfig {
 pub struct RegistrationConfig {
     /// Dynamic client registration (RFC 7591) at `/register`.
     pub enabled: bool,
-    /// Redirect URIs registration accepts, as glob patterns (`*` any run of characters).
+    /// Redirect URIs registration accepts, as patterns: `*` matches within one host
+    /// label, port or path segment, `**` (in the path only) across segments; see
+    /// `oauth/redirect_patterns.rs`.
     pub allowed_redirect_uris: Vec<String>,
+    /// Self-registered clients that complete no sign-in within this time (seconds)
+    /// are deleted.
+    pub unused_client_ttl: u64,
 }
 
 impl Default for RegistrationConfig {
@@ -108,18 +157,19 @@ impl Default for RegistrationConfig {
         RegistrationConfig {
             enabled: true,
             allowed_redirect_uris: [
-                "http://localhost/*",
-                "http://localhost:*/*",
-                "http://127.0.0.1/*",
-                "http://127.0.0.1:*/*",
-                "http://[::1]/*",
-                "http://[::1]:*/*",
-                "cursor://*",
-                "vscode://*",
-                "vscode-insiders://*",
+                "http://localhost/**",
+                "http://localhost:*/**",
+                "http://127.0.0.1/**",
+                "http://127.0.0.1:*/**",
+                "http://[::1]/**",
+                "http://[::1]:*/**",
+                "cursor://*/**",
+                "vscode://*/**",
+                "vscode-insiders://*/**",
             ]
             .map(String::from)
             .to_vec(),
+            unused_client_ttl: 24 * 3600,
         }
     }
 }
@@ -133,8 +183,11 @@ pub struct ClientMetadataConfig {
     pub allow_private_hosts: bool,
     /// Largest document accepted (bytes).
     pub max_bytes: usize,
-    /// Time limit of one fetch (milliseconds).
+    /// Time limit of one fetch, the DNS lookup included (milliseconds).
     pub timeout_ms: u64,
+    /// How long a failed fetch is remembered before the document is tried again
+    /// (seconds).
+    pub failure_cache_seconds: u64,
 }
 
 impl Default for ClientMetadataConfig {
@@ -144,6 +197,7 @@ impl Default for ClientMetadataConfig {
             allow_private_hosts: false,
             max_bytes: 5 * 1024,
             timeout_ms: 5000,
+            failure_cache_seconds: 10,
         }
     }
 }

@@ -153,16 +153,22 @@ async fn access_token(
     resource: &Resource,
     token: &str,
 ) -> Result<Caller, Rejection> {
-    let claims = match state.access_tokens.get(token) {
-        Some(claims) if claims.aud == resource.url => claims,
-        _ => {
-            if !state.signer.knows_key(token) {
-                // Another instance may have rotated the signing key.
-                if let Err(e) = state.signer.reload(&state.store, &state.sealer).await {
-                    tracing::error!("reloading signing keys: {e:#}");
-                }
+    // A cached token still needs its key: retiring a key ends its tokens at once.
+    let cached = state
+        .access_tokens
+        .get(token)
+        .filter(|(claims, kid)| claims.aud == resource.url && state.signer.verifies_with(kid));
+    let claims = match cached {
+        Some((claims, _)) => claims,
+        None => {
+            if state.signer.names_unknown_key(token) {
+                // Another instance may have rotated the signing key just now.
+                state
+                    .signer
+                    .refresh_on_demand(&state.store, &state.sealer)
+                    .await;
             }
-            let claims = state
+            let (claims, kid) = state
                 .signer
                 .verify(token, Some(&resource.url))
                 .map_err(|why| Rejection::Unauthenticated(Some(why)))?;
@@ -170,7 +176,7 @@ async fn access_token(
             let ttl = Duration::from_secs(lifetime);
             state
                 .access_tokens
-                .put(token.to_string(), claims.clone(), ttl);
+                .put(token.to_string(), (claims.clone(), kid), ttl);
             claims
         }
     };
@@ -200,9 +206,9 @@ pub struct ActiveGrant {
 }
 
 async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGrant>, Rejection> {
-    let revocations = state.store.revocations();
+    let changes = state.store.grant_changes();
     if let Some((grant, seen)) = state.grants.get(grant_id)
-        && seen == revocations
+        && seen == changes
     {
         return Ok(grant);
     }
@@ -216,7 +222,7 @@ async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGran
                 user,
                 upstream_tokens: grant.upstream_tokens,
             });
-            let entry = (active.clone(), revocations);
+            let entry = (active.clone(), changes);
             state.grants.put(grant_id.to_string(), entry, GRANT_RECHECK);
             Ok(active)
         }

@@ -318,7 +318,13 @@ async fn upstream_access_token(
         UpstreamToken::Presented(token) => return Ok(Some(token.clone())),
         UpstreamToken::Grant { grant_id, sealed } => (grant_id, sealed),
     };
-    match upstream_token::access_token(state, caller, grant_id, sealed.as_deref()).await {
+    let owner = upstream_token::GrantOwner {
+        grant_id,
+        subject: &caller.user.sub,
+        client_id: caller.client_id.as_deref(),
+        provider: caller.provider.as_deref().unwrap_or_default(),
+    };
+    match upstream_token::access_token(state, &owner, sealed.as_deref()).await {
         Ok(token) => Ok(token),
         Err(Unavailable::SignInAgain(why)) => {
             // The grant cannot serve this server any more: end it, so the client's

@@ -31,9 +31,20 @@ pub async fn handle(
         state.metrics.gateway(&resource.name, "unauthenticated");
         return reject::unauthorized(&state, &resource, None);
     };
+    // An address that keeps presenting bad credentials is not heard for a while.
+    let addr = crate::rate_limit::client_addr();
+    if let Err(wait) = state.rate_limits.check_blocked(addr) {
+        state.metrics.gateway(&resource.name, "rate_limited");
+        return reject::too_many(wait);
+    }
     let caller = match caller::authenticate(&state, &resource, token).await {
         Ok(caller) => caller,
-        Err(rejection) => return rejected(&state, &resource, rejection),
+        Err(rejection) => {
+            if matches!(rejection, Rejection::Unauthenticated(_)) {
+                state.rate_limits.auth_failed(addr);
+            }
+            return rejected(&state, &resource, rejection);
+        }
     };
     if let Err(why) = resource.policy.admits(&caller) {
         deny(&state, &resource, &caller, why.clone());

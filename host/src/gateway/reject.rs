@@ -53,3 +53,21 @@ fn respond(status: StatusCode, challenge: &str, message: &str) -> Response {
     }
     response
 }
+
+/// 429 for an address that failed to authenticate too often, as a JSON-RPC error.
+pub fn too_many(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs().max(1);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(super::jsonrpc::error(
+            serde_json::Value::Null,
+            -32603,
+            &format!("too many failed authentications from your address; try again in {seconds} s"),
+        )),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}

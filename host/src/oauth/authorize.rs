@@ -10,13 +10,13 @@ use crate::audit::Event;
 use crate::crypto;
 use crate::pages;
 use crate::runtime::AuthorizeRequest;
-use crate::state::AppState;
+use crate::state::{AppState, Resource};
 use crate::store::Authorization;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use url::Url;
 
@@ -118,45 +118,61 @@ pub async fn authorize_get(
         state: params.state.clone(),
         issuer: &state.issuer,
     };
-    match check_request(&state, &params) {
-        Ok((resource, scope, challenge)) => {
-            let (browser, new_cookie) = browser_id(&headers);
-            let now = crate::clock::now();
-            let authorization = Authorization {
-                id: crypto::random_token(),
-                client_id: client.client_id.clone(),
-                redirect_uri,
-                client_state: params.state.clone(),
-                code_challenge: challenge,
-                scope,
-                resource: resource.url.clone(),
-                provider: resource.provider.clone(),
-                browser_hash: crypto::hash_token(&browser),
-                status: "consent".into(),
-                upstream_state: None,
-                upstream_nonce: None,
-                upstream_verifier: None,
-                created_at: now,
-                expires_at: now + state.config.tokens.authorization_request_ttl as i64,
-            };
-            state.store.insert_authorization(&authorization).await?;
-            let remembered = state.config.consent.remember
-                && state
-                    .store
-                    .has_consent(&authorization.browser_hash, &client.client_id)
-                    .await?;
-            let mut response = if remembered {
-                start_upstream(&state, &authorization).await?
-            } else {
-                consent_page(&state, &client, &authorization)
-            };
-            if new_cookie {
-                set_browser_cookie(&state, &mut response, &browser);
-            }
-            Ok(response)
-        }
-        Err(error) => Ok(back.error(error)),
+    let (resource, scope, code_challenge) = match check_request(&state, &params) {
+        Ok(checked) => checked,
+        Err(error) => return Ok(back.error(error)),
+    };
+    let (browser, new_cookie) = browser_id(&headers);
+    let now = crate::clock::now();
+    // Nothing is stored until the user acts on the consent page: the request travels
+    // in it, sealed.
+    let request = ConsentRequest {
+        id: crypto::random_token(),
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        client_state: params.state.clone(),
+        code_challenge,
+        scope,
+        resource: resource.url.clone(),
+        provider: resource.provider.clone(),
+        browser_hash: crypto::hash_token(&browser),
+        expires_at: now + state.config.tokens.authorization_request_ttl as i64,
+    };
+    let remembered = match remembered_consent(&state, &headers, &request).await? {
+        Some(subject) => Some(start_upstream(&state, &request, Some(subject)).await?),
+        None => None,
+    };
+    let mut response =
+        remembered.unwrap_or_else(|| consent_page(&state, &client, &request, resource));
+    if new_cookie {
+        set_cookie(&state, &mut response, BROWSER_COOKIE, &browser, 31_536_000);
     }
+    Ok(response)
+}
+
+/// The user who approved this client and redirect URI in this browser before, when
+/// consent is remembered. Never for a request another site started (`Sec-Fetch-Site:
+/// cross-site`): a remembered approval must not let a page elsewhere sign the user in
+/// silently.
+async fn remembered_consent(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &ConsentRequest,
+) -> Result<Option<String>, ErrorPage> {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if !state.config.consent.remember || cross_site {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .remembered_consent(
+            &request.browser_hash,
+            &request.client_id,
+            &request.redirect_uri,
+        )
+        .await?)
 }
 
 /// Validate what goes into the grant: response type, PKCE, resource and scope.
@@ -226,53 +242,73 @@ fn check_request<'s>(
     Ok((resource, scope, challenge))
 }
 
-fn consent_page(state: &AppState, client: &Client, authorization: &Authorization) -> Response {
-    let redirect = Url::parse(&authorization.redirect_uri).ok();
-    let redirect_host = redirect
-        .as_ref()
-        .map(|u| match (u.host_str(), u.port()) {
-            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
-            (Some(h), None) => format!("{}://{h}", u.scheme()),
-            _ => format!("{}:", u.scheme()),
-        })
-        .unwrap_or_default();
+/// An authorization request waiting for the user's consent. It is not stored: it
+/// travels sealed in the consent page, so unauthenticated requests write nothing.
+#[derive(Serialize, Deserialize)]
+struct ConsentRequest {
+    id: String,
+    client_id: String,
+    redirect_uri: String,
+    client_state: Option<String>,
+    code_challenge: String,
+    scope: String,
+    resource: String,
+    provider: String,
+    browser_hash: String,
+    expires_at: i64,
+}
+
+fn consent_page(
+    state: &AppState,
+    client: &Client,
+    request: &ConsentRequest,
+    resource: &Resource,
+) -> Response {
+    let redirect = Url::parse(&request.redirect_uri).ok();
     let local_redirect = redirect
         .as_ref()
         .is_some_and(|u| u.host_str().is_some_and(is_loopback_host));
-    let instance = state.registry.instances.get(&authorization.provider);
-    let resource = state.resource(Some(&authorization.resource));
+    // For a client ID metadata document: the host that vouches for the client.
+    let document_host = (client.kind == ClientKind::MetadataDocument)
+        .then(|| Url::parse(&client.client_id).ok())
+        .flatten()
+        .and_then(|u| u.host_str().map(String::from));
+    let instance = state.registry.instances.get(&request.provider);
+    let sealed = state
+        .sealer
+        .seal(&serde_json::to_vec(request).unwrap_or_default());
     let html = pages::render(
         "consent.html",
         minijinja::context! {
             client_name => client.name,
             client_id => client.client_id,
-            redirect_host,
+            redirect_uri => request.redirect_uri,
             local_redirect,
+            document_host,
             unverified => client.kind == ClientKind::Registered,
-            resource => authorization.resource,
-            resource_name => resource.map(|r| r.display_name.clone()).unwrap_or_default(),
-            scope => authorization.scope,
+            resource => request.resource,
+            resource_name => resource.display_name,
+            scope => request.scope,
             provider_name => instance.map(|i| i.component.info.display_name.clone()).unwrap_or_default(),
             upstream_scopes => instance.map(|i| i.scopes().join(" ")).unwrap_or_default(),
             action => format!("{}/authorize/consent", state.issuer),
-            request_id => authorization.id,
-            csrf_token => csrf_token(state, authorization),
+            request => sealed,
+            csrf_token => csrf_token(state, &request.id, &request.browser_hash),
         },
     );
     (pages::secure_headers(), Html(html)).into_response()
 }
 
-/// Stable for one authorization and browser, so reloading the page keeps it valid.
-fn csrf_token(state: &AppState, authorization: &Authorization) -> String {
-    state.sealer.mac(
-        "consent",
-        &format!("{}:{}", authorization.id, authorization.browser_hash),
-    )
+/// Stable for one request and browser, so reloading the page keeps it valid.
+fn csrf_token(state: &AppState, request_id: &str, browser_hash: &str) -> String {
+    state
+        .sealer
+        .mac("consent", &format!("{request_id}:{browser_hash}"))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ConsentForm {
-    request_id: String,
+    request: String,
     csrf_token: String,
     decision: String,
 }
@@ -283,14 +319,19 @@ pub async fn consent_post(
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, ErrorPage> {
     let now = crate::clock::now();
-    let authorization = state
-        .store
-        .pending_authorization(&form.request_id, now)
-        .await?
+    let request: ConsentRequest = state
+        .sealer
+        .open(&form.request)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|r: &ConsentRequest| r.expires_at > now)
         .ok_or_else(expired_page)?;
     let browser = cookie(&headers, BROWSER_COOKIE).map(|b| crypto::hash_token(&b));
-    let genuine = browser.as_deref() == Some(authorization.browser_hash.as_str())
-        && crypto::same(&form.csrf_token, &csrf_token(&state, &authorization));
+    let genuine = browser.as_deref() == Some(request.browser_hash.as_str())
+        && crypto::same(
+            &form.csrf_token,
+            &csrf_token(&state, &request.id, &request.browser_hash),
+        );
     if !genuine {
         return Err(ErrorPage::new(
             StatusCode::FORBIDDEN,
@@ -298,36 +339,24 @@ pub async fn consent_post(
             "This approval did not come from the page authhost showed in this browser.",
         ));
     }
-    let back = ClientRedirect {
-        redirect_uri: authorization.redirect_uri.clone(),
-        state: authorization.client_state.clone(),
-        issuer: &state.issuer,
+    let event = |event| Event {
+        event,
+        client_id: Some(&request.client_id),
+        provider: Some(&request.provider),
+        resource: Some(&request.resource),
+        ..Event::default()
     };
     if form.decision != "approve" {
-        state.store.close_authorization(&authorization.id).await?;
-        state.audit.record(Event {
-            event: "consent_denied",
-            client_id: Some(&authorization.client_id),
-            provider: Some(&authorization.provider),
-            resource: Some(&authorization.resource),
-            ..Event::default()
-        });
+        state.audit.record(event("consent_denied"));
+        let back = ClientRedirect {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.client_state.clone(),
+            issuer: &state.issuer,
+        };
         return Ok(back.error(OAuthError::access_denied("the user denied access")));
     }
-    if state.config.consent.remember {
-        state
-            .store
-            .record_consent(&authorization.browser_hash, &authorization.client_id, now)
-            .await?;
-    }
-    state.audit.record(Event {
-        event: "consent",
-        client_id: Some(&authorization.client_id),
-        provider: Some(&authorization.provider),
-        resource: Some(&authorization.resource),
-        ..Event::default()
-    });
-    start_upstream(&state, &authorization).await
+    state.audit.record(event("consent"));
+    start_upstream(&state, &request, None).await
 }
 
 pub fn expired_page() -> ErrorPage {
@@ -338,15 +367,18 @@ pub fn expired_page() -> ErrorPage {
     )
 }
 
-/// Remember the upstream state, nonce and PKCE verifier, then send the browser upstream.
+/// Store the approved authorization with a fresh upstream state, nonce and PKCE
+/// verifier, then send the browser upstream with a flow cookie: the upstream's answer
+/// is only accepted in this browser (see `callback.rs`).
 async fn start_upstream(
     state: &AppState,
-    authorization: &Authorization,
+    request: &ConsentRequest,
+    remembered_subject: Option<String>,
 ) -> Result<Response, ErrorPage> {
     let instance = state
         .registry
         .instances
-        .get(&authorization.provider)
+        .get(&request.provider)
         .ok_or_else(|| {
             ErrorPage::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -358,24 +390,11 @@ async fn start_upstream(
     let nonce = crypto::random_token();
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let supports_pkce = instance.component.info.supports_pkce;
-    let approved = state
-        .store
-        .approve_authorization(
-            &authorization.id,
-            &upstream_state,
-            &nonce,
-            &state.sealer.seal(verifier.secret().as_bytes()),
-            crate::clock::now(),
-        )
-        .await?;
-    if !approved {
-        return Err(expired_page());
-    }
     let url = instance
         .authorize_url(AuthorizeRequest {
-            state: upstream_state,
+            state: upstream_state.clone(),
             code_challenge: supports_pkce.then(|| challenge.as_str().to_string()),
-            nonce,
+            nonce: nonce.clone(),
             extra: vec![],
         })
         .await
@@ -387,7 +406,49 @@ async fn start_upstream(
                 "The identity provider could not be reached. Try again in a moment.",
             )
         })?;
-    Ok(Redirect::to(&url).into_response())
+    let now = crate::clock::now();
+    let stored = state
+        .store
+        .insert_authorization(&Authorization {
+            id: request.id.clone(),
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            client_state: request.client_state.clone(),
+            code_challenge: request.code_challenge.clone(),
+            scope: request.scope.clone(),
+            resource: request.resource.clone(),
+            provider: request.provider.clone(),
+            browser_hash: request.browser_hash.clone(),
+            status: "upstream".into(),
+            upstream_state: Some(upstream_state.clone()),
+            upstream_nonce: Some(nonce),
+            upstream_verifier: Some(state.sealer.seal(verifier.secret().as_bytes())),
+            created_at: now,
+            expires_at: request.expires_at,
+            remembered_subject,
+        })
+        .await?;
+    if !stored {
+        return Err(expired_page());
+    }
+    let mut response = Redirect::to(&url).into_response();
+    let (name, value) = flow_cookie(state, &upstream_state);
+    let ttl = (request.expires_at - now).max(1) as u64;
+    set_cookie(state, &mut response, &name, &value, ttl);
+    Ok(response)
+}
+
+/// The cookie that binds an upstream round trip to the browser that started it: its
+/// name is derived from the upstream state (several flows may run in one browser),
+/// its value is a MAC of it. `__Host-` where the origin is https, so no other host can
+/// plant it.
+pub fn flow_cookie(state: &AppState, upstream_state: &str) -> (String, String) {
+    let prefix = if state.is_https() { "__Host-" } else { "" };
+    let name = format!(
+        "{prefix}authhost-flow-{}",
+        &crypto::hash_token(upstream_state)[..16]
+    );
+    (name, state.sealer.mac("flow", upstream_state))
 }
 
 /// The browser's id from its cookie, or a new one (and whether it is new).
@@ -398,11 +459,19 @@ fn browser_id(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
-fn set_browser_cookie(state: &AppState, response: &mut Response, value: &str) {
+/// Add a cookie for the whole origin, never readable by scripts, sent on top-level
+/// navigations from other sites (the upstream's redirect back) but not on their
+/// subrequests. `max_age` 0 deletes it.
+pub fn set_cookie(
+    state: &AppState,
+    response: &mut Response,
+    name: &str,
+    value: &str,
+    max_age: u64,
+) {
     let secure = if state.is_https() { "; Secure" } else { "" };
-    let cookie = format!(
-        "{BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
-    );
+    let cookie =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

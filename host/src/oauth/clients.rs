@@ -11,7 +11,11 @@ use url::Url;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientKind {
+    /// `[[clients]]` in the config file.
     PreRegistered,
+    /// Created with `authhost clients add`.
+    Operator,
+    /// Self-registered (DCR): anyone may have made it.
     Registered,
     MetadataDocument,
 }
@@ -99,12 +103,21 @@ impl Clients {
             name: record.name,
             redirect_uris: serde_json::from_str(&record.redirect_uris).unwrap_or_default(),
             secret_hash: record.secret_hash,
-            kind: ClientKind::Registered,
+            kind: if record.source == "operator" {
+                ClientKind::Operator
+            } else {
+                ClientKind::Registered
+            },
         }))
     }
 }
 
 impl Client {
+    /// Whether the operator made this client (not the client itself).
+    pub fn operator_made(&self) -> bool {
+        matches!(self.kind, ClientKind::PreRegistered | ClientKind::Operator)
+    }
+
     /// Whether `requested` is one of this client's redirect URIs. Exact match, except
     /// that a loopback http URI matches on any port (RFC 8252 7.3).
     pub fn allows_redirect(&self, requested: &str) -> bool {

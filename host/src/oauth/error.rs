@@ -35,6 +35,10 @@ impl OAuthError {
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
         Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
     }
+    /// An authenticated client that may not use this endpoint.
+    pub fn forbidden_client(d: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", StatusCode::FORBIDDEN, d)
+    }
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
         Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
     }

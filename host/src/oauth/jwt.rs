@@ -1,6 +1,7 @@
 //! Access tokens: ES256 JWTs signed with keys kept (encrypted) in the store, so every
-//! instance signs and verifies alike and a restart keeps them. Rotation adds a key;
-//! older keys stay in the JWKS until retired.
+//! instance signs and verifies alike and a restart keeps them. Every instance re-reads
+//! the keys every `tokens.key_refresh_seconds`: the newest active key signs; keys not
+//! retired verify and stay in the JWKS.
 
 use crate::crypto::Sealer;
 use crate::store::{SigningKeyRecord, Store};
@@ -12,7 +13,9 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// The JWT type of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -52,12 +55,22 @@ struct Keys {
     signing: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
     jwks: Value,
+    /// The store's key rows as last read (id, active, retired): a change means reload.
+    fingerprint: String,
 }
 
 pub struct Signer {
     issuer: String,
     keys: RwLock<Keys>,
+    /// When the keys were last read on demand (an unknown key id), so a flood of
+    /// tokens naming made-up keys costs at most one read per interval.
+    last_demand_read: Mutex<Option<Instant>>,
+    /// How many on-demand reads happened (a metric of floods of made-up key ids).
+    demand_reads: AtomicU64,
 }
+
+/// At most one on-demand key read per this interval.
+const DEMAND_READ_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Signer {
     /// Load the keys from the store, creating the first one if there is none.
@@ -65,22 +78,67 @@ impl Signer {
         if store.signing_keys().await?.is_empty() {
             rotate(store, sealer).await?;
         }
-        let keys = load_keys(store, sealer).await?;
+        let records = store.signing_keys().await?;
         Ok(Signer {
             issuer: issuer.to_string(),
-            keys: RwLock::new(keys),
+            keys: RwLock::new(keys_from(&records, sealer)?),
+            last_demand_read: Mutex::new(None),
+            demand_reads: AtomicU64::new(0),
         })
     }
 
-    /// Re-read the keys (after a rotation by any instance).
-    pub async fn reload(&self, store: &Store, sealer: &Sealer) -> anyhow::Result<()> {
-        let keys = load_keys(store, sealer).await?;
+    /// Re-read the keys (a rotation or retirement by any instance or the operator's
+    /// command). True when they changed.
+    pub async fn refresh(&self, store: &Store, sealer: &Sealer) -> anyhow::Result<bool> {
+        let records = store.signing_keys().await?;
+        if fingerprint(&records) == self.read().fingerprint {
+            return Ok(false);
+        }
+        let keys = keys_from(&records, sealer)?;
+        tracing::info!(
+            signing = keys.signing_kid,
+            verifying = keys.verifying.len(),
+            "signing keys changed"
+        );
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
-        Ok(())
+        Ok(true)
+    }
+
+    /// [`Signer::refresh`] for a token naming a key this instance does not know (it may
+    /// have just been made elsewhere), at most once per interval.
+    pub async fn refresh_on_demand(&self, store: &Store, sealer: &Sealer) {
+        {
+            let mut last = self
+                .last_demand_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < DEMAND_READ_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.demand_reads.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.refresh(store, sealer).await {
+            tracing::error!("reading signing keys: {e:#}");
+        }
+    }
+
+    /// On-demand key reads so far.
+    pub fn demand_reads(&self) -> u64 {
+        self.demand_reads.load(Ordering::Relaxed)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The key that signs now.
+    pub fn signing_kid(&self) -> String {
+        self.read().signing_kid.clone()
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
@@ -89,15 +147,20 @@ impl Signer {
 
     /// Sign any claims with the active key, under the JWT type `typ`.
     pub fn sign_as<T: Serialize>(&self, typ: &str, claims: &T) -> anyhow::Result<String> {
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let keys = self.read();
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(keys.signing_kid.clone());
         header.typ = Some(typ.into());
         Ok(jsonwebtoken::encode(&header, claims, &keys.signing)?)
     }
 
-    /// Check signature, issuer, expiry and (when given) audience; return the claims.
-    pub fn verify(&self, token: &str, audience: Option<&str>) -> Result<AccessClaims, String> {
+    /// Check signature, issuer, expiry and (when given) audience; return the claims
+    /// and the id of the key that signed them.
+    pub fn verify(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<(AccessClaims, String), String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "malformed token".to_string())?;
         // An identity token (or anything else we sign) is never an access token.
@@ -105,11 +168,11 @@ impl Signer {
             return Err("not an access token".into());
         }
         let kid = header.kid.ok_or("token without a key id")?;
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let keys = self.read();
         let key = keys
             .verifying
             .get(&kid)
-            .ok_or("token signed by an unknown key")?;
+            .ok_or("token signed by an unknown or retired key")?;
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[&self.issuer]);
         match audience {
@@ -119,7 +182,7 @@ impl Signer {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
-            .map(|data| data.claims)
+            .map(|data| (data.claims, kid.clone()))
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired".to_string(),
                 jsonwebtoken::errors::ErrorKind::InvalidAudience => {
@@ -135,23 +198,22 @@ impl Signer {
             })
     }
 
-    /// Whether a key id is known (else a rotation elsewhere may need a reload).
-    pub fn knows_key(&self, token: &str) -> bool {
+    /// Whether tokens signed by `kid` still verify (it is known and not retired).
+    pub fn verifies_with(&self, kid: &str) -> bool {
+        self.read().verifying.contains_key(kid)
+    }
+
+    /// Whether a token names a key this instance does not know (a rotation elsewhere
+    /// may need a refresh).
+    pub fn names_unknown_key(&self, token: &str) -> bool {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
-            return true;
+            return false;
         };
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        header
-            .kid
-            .is_some_and(|kid| keys.verifying.contains_key(&kid))
+        header.kid.is_some_and(|kid| !self.verifies_with(&kid))
     }
 
     pub fn jwks(&self) -> Value {
-        self.keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .jwks
-            .clone()
+        self.read().jwks.clone()
     }
 }
 
@@ -177,24 +239,35 @@ pub async fn rotate(store: &Store, sealer: &Sealer) -> anyhow::Result<String> {
             public_jwk: jwk.to_string(),
             created_at: crate::clock::now(),
             active: 1,
+            deactivated_at: None,
+            retired_at: None,
         })
         .await?;
     Ok(kid)
 }
 
-async fn load_keys(store: &Store, sealer: &Sealer) -> anyhow::Result<Keys> {
-    let records = store.signing_keys().await?;
-    let active = records
+fn fingerprint(records: &[SigningKeyRecord]) -> String {
+    records
+        .iter()
+        .map(|r| format!("{}:{}:{}", r.kid, r.active, r.retired_at.is_some()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The active key signs; every key not retired verifies and is published.
+fn keys_from(records: &[SigningKeyRecord], sealer: &Sealer) -> anyhow::Result<Keys> {
+    let live: Vec<&SigningKeyRecord> = records.iter().filter(|k| k.retired_at.is_none()).collect();
+    let active = live
         .iter()
         .find(|k| k.active == 1)
-        .or(records.first())
+        .or(live.first())
         .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
     let pkcs8 = sealer
         .open(&active.private_key)
         .map_err(|e| anyhow::anyhow!("signing key {}: {e}", active.kid))?;
     let mut verifying = HashMap::new();
     let mut jwks = Vec::new();
-    for record in &records {
+    for record in &live {
         let jwk: Value = serde_json::from_str(&record.public_jwk)?;
         let (x, y) = (
             jwk["x"].as_str().unwrap_or(""),
@@ -208,5 +281,6 @@ async fn load_keys(store: &Store, sealer: &Sealer) -> anyhow::Result<Keys> {
         signing: EncodingKey::from_ec_der(&pkcs8),
         verifying,
         jwks: json!({ "keys": jwks }),
+        fingerprint: fingerprint(records),
     })
 }

@@ -12,12 +12,12 @@ pub async fn authorization_server(State(state): State<AppState>) -> Json<Value> 
     Json(server_metadata(&state))
 }
 
-/// The same document at the OpenID Connect location, for clients that look there.
+/// The same document at the OpenID Connect location, for MCP clients that look there
+/// (the MCP authorization spec lets them). authhost is an OAuth authorization server,
+/// not an OpenID Provider: the document claims no ID tokens, no userinfo and no
+/// `openid` scope.
 pub async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
-    let mut doc = server_metadata(&state);
-    doc["subject_types_supported"] = json!(["public"]);
-    doc["id_token_signing_alg_values_supported"] = json!(["ES256"]);
-    Json(doc)
+    Json(server_metadata(&state))
 }
 
 fn server_metadata(state: &AppState) -> Value {

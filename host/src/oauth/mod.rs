@@ -7,6 +7,7 @@ pub mod clients;
 pub mod error;
 pub mod jwt;
 pub mod metadata;
+pub mod redirect_patterns;
 pub mod register;
 pub mod revoke;
 pub mod token;

@@ -4,6 +4,7 @@
 
 use super::clients::check_redirect_uri;
 use super::error::OAuthError;
+use super::redirect_patterns;
 use crate::crypto;
 use crate::state::AppState;
 use crate::store::ClientRecord;
@@ -13,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wildmatch::WildMatch;
 
 #[derive(Debug, Deserialize)]
 pub struct RegistrationRequest {
@@ -29,6 +29,60 @@ pub struct RegistrationRequest {
     logo_uri: Option<String>,
 }
 
+/// Registration is open to anyone: every field is bounded, and the whole body is
+/// bounded by [`MAX_BODY_BYTES`] (see `server.rs`).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_URI: usize = 2048;
+const MAX_NAME: usize = 200;
+const MAX_SCOPE: usize = 1024;
+const MAX_LIST: usize = 8;
+
+impl RegistrationRequest {
+    fn check_sizes(&self) -> Result<(), OAuthError> {
+        let too_long = |what: &str, max: usize| {
+            OAuthError::invalid_client_metadata(format!("{what} is longer than {max}"))
+        };
+        if self.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(OAuthError::invalid_redirect_uri(format!(
+                "at most {MAX_REDIRECT_URIS} redirect_uris"
+            )));
+        }
+        if self.redirect_uris.iter().any(|u| u.len() > MAX_URI) {
+            return Err(OAuthError::invalid_redirect_uri(format!(
+                "a redirect URI is longer than {MAX_URI} bytes"
+            )));
+        }
+        for (what, value, max) in [
+            ("client_name", &self.client_name, MAX_NAME),
+            ("client_uri", &self.client_uri, MAX_URI),
+            ("logo_uri", &self.logo_uri, MAX_URI),
+            ("scope", &self.scope, MAX_SCOPE),
+            (
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+                MAX_NAME,
+            ),
+            ("application_type", &self.application_type, MAX_NAME),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+                return Err(too_long(what, max));
+            }
+        }
+        for (what, list) in [
+            ("grant_types", &self.grant_types),
+            ("response_types", &self.response_types),
+        ] {
+            if list.as_ref().is_some_and(|l| l.len() > MAX_LIST) {
+                return Err(OAuthError::invalid_client_metadata(format!(
+                    "{what} has more than {MAX_LIST} entries"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub async fn register(
     State(state): State<AppState>,
     body: Result<Json<RegistrationRequest>, axum::extract::rejection::JsonRejection>,
@@ -39,16 +93,22 @@ pub async fn register(
         ));
     }
     let Json(request) = body.map_err(|e| {
-        OAuthError::invalid_client_metadata(format!(
+        let mut error = OAuthError::invalid_client_metadata(format!(
             "the body is not valid registration JSON: {}",
             e.body_text()
-        ))
+        ));
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            error.description = format!("the registration is larger than {MAX_BODY_BYTES} bytes");
+            error.status = StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        error
     })?;
     if request.redirect_uris.is_empty() {
         return Err(OAuthError::invalid_redirect_uri(
             "redirect_uris is required",
         ));
     }
+    request.check_sizes()?;
     let allowed = &state.config.registration.allowed_redirect_uris;
     for uri in &request.redirect_uris {
         check_redirect_uri(uri).map_err(OAuthError::invalid_redirect_uri)?;
@@ -60,7 +120,7 @@ pub async fn register(
         }
         if !allowed
             .iter()
-            .any(|pattern| WildMatch::new(pattern).matches(uri))
+            .any(|pattern| redirect_patterns::matches(pattern, uri))
         {
             return Err(OAuthError::invalid_redirect_uri(format!(
                 "`{uri}` is not allowed by this server's registration policy"
@@ -147,6 +207,8 @@ pub async fn register(
             application_type,
             metadata: stored.to_string(),
             created_at: now,
+            source: "dcr".into(),
+            last_used_at: None,
         })
         .await?;
     tracing::info!(client_id, "client registered");

@@ -32,7 +32,7 @@ pub async fn revoke(
         .await?
     {
         Some(id) => Some(id),
-        None => state.signer.verify(token, None).ok().map(|c| c.gid),
+        None => state.signer.verify(token, None).ok().map(|(c, _)| c.gid),
     };
     let Some(grant) = (match grant_id {
         Some(id) => state.store.grant(&id).await?,
@@ -106,15 +106,17 @@ pub async fn introspect(
 ) -> Result<Json<Value>, OAuthError> {
     let Form(form) = form.map_err(|e| OAuthError::invalid_request(e.body_text()))?;
     let client = authenticate_client(&state, &headers, &form).await?;
-    if client.secret_hash.is_none() {
-        return Err(OAuthError::invalid_client(
-            "introspection needs a confidential client (a resource server's credentials)",
+    // Introspection tells whose a token is: only for the operator's own confidential
+    // clients (resource servers), never for one that registered itself.
+    if client.secret_hash.is_none() || !client.operator_made() {
+        return Err(OAuthError::forbidden_client(
+            "introspection is for confidential clients the operator registered",
         ));
     }
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let Ok(claims) = state.signer.verify(token, None) else {
+    let Ok((claims, _)) = state.signer.verify(token, None) else {
         return Ok(Json(json!({ "active": false })));
     };
     if !state.store.grant_is_active(&claims.gid).await? {

@@ -6,6 +6,8 @@ use super::error::OAuthError;
 use super::jwt::AccessClaims;
 use crate::audit::Event;
 use crate::crypto;
+use crate::gateway::caller::User;
+use crate::gateway::upstream_token::{self, Unavailable};
 use crate::state::AppState;
 use crate::store::{Grant, RedeemError};
 use axum::extract::State;
@@ -14,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -87,8 +89,10 @@ pub async fn token(
     let client = authenticate_client(&state, &headers, &form).await?;
     let now = crate::clock::now();
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let grant = match param("grant_type") {
-        Some("authorization_code") => {
+    let grant_type =
+        param("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let (grant, scope, spend) = match grant_type {
+        "authorization_code" => {
             let code =
                 param("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
             let grant = state
@@ -118,45 +122,37 @@ pub async fn token(
                 ));
             }
             check_resource(param("resource"), &grant)?;
-            grant
+            let scope = grant.scope.clone();
+            (grant, scope, Spend::Nothing)
         }
-        Some("refresh_token") => {
+        "refresh_token" => {
             let token = param("refresh_token")
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            let token_hash = crypto::hash_token(token);
+            // Everything is checked before the token is spent: a refused request leaves
+            // it valid, so the client's corrected retry is not taken for reuse.
             let grant = state
                 .store
-                .use_refresh_token(&crypto::hash_token(token), now)
+                .refresh_token_grant_live(&token_hash, now)
                 .await?
                 .map_err(|e| redeem_error(&state, "refresh token", e, &client))?;
             if grant.client_id != client.client_id {
-                state.store.revoke_grant(&grant.id, now).await?;
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was issued to another client",
                 ));
             }
             check_resource(param("resource"), &grant)?;
-            if let Some(scope) = param("scope") {
-                let granted: Vec<&str> = grant.scope.split_whitespace().collect();
-                if let Some(extra) = scope
-                    .split_whitespace()
-                    .find(|s| *s != "offline_access" && !granted.contains(s))
-                {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "scope `{extra}` was not granted"
-                    )));
-                }
-            }
-            grant
+            let scope = narrowed_scope(&grant.scope, param("scope"))?;
+            let grant = follow_upstream(&state, grant, now).await?;
+            (grant, scope, Spend::RefreshToken(token_hash))
         }
-        Some(other) => {
+        other => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant_type `{other}` is not supported"
             )));
         }
-        None => return Err(OAuthError::invalid_request("grant_type is required")),
     };
-    let response = issue_tokens(&state, &grant, now).await?;
-    let grant_type = param("grant_type").unwrap_or_default();
+    let response = issue_tokens(&state, &grant, &scope, spend, now).await?;
     state.metrics.token_issued(grant_type);
     state.audit.record(Event {
         event: if grant_type == "refresh_token" {
@@ -171,6 +167,112 @@ pub async fn token(
         detail: None,
     });
     Ok(response)
+}
+
+/// The scope of a refreshed access token: the grant's, or the narrower one asked for
+/// (RFC 6749 6). The grant itself, and so the next refresh token, keeps its scope.
+fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_string());
+    };
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    let mut scope: Vec<&str> = Vec::new();
+    for s in requested.split_whitespace() {
+        if s == "offline_access" || scope.contains(&s) {
+            continue;
+        }
+        if !granted.contains(&s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope `{s}` was not granted"
+            )));
+        }
+        scope.push(s);
+    }
+    Ok(scope.join(" "))
+}
+
+/// Before a refresh: the session may not outlive `max_session_age`, and claims older
+/// than `claims_max_age` (or held with upstream tokens that have expired) are confirmed
+/// with the upstream first. An upstream that no
+/// longer accepts the user ends the grant; one that cannot be reached refuses this
+/// refresh without spending the token.
+async fn follow_upstream(state: &AppState, grant: Grant, now: i64) -> Result<Grant, OAuthError> {
+    let tokens = &state.config.tokens;
+    if now >= grant.created_at + tokens.max_session_age as i64 {
+        return end_grant(
+            state,
+            &grant,
+            "the session reached its maximum age".into(),
+            now,
+        )
+        .await;
+    }
+    let checked = grant.claims_checked_at.unwrap_or(grant.created_at);
+    let fresh = now - checked < tokens.claims_max_age as i64;
+    if fresh && !upstream_token::expired(state, grant.upstream_tokens.as_deref(), now) {
+        return Ok(grant);
+    }
+    let owner = upstream_token::GrantOwner {
+        grant_id: &grant.id,
+        subject: &grant.subject,
+        client_id: Some(&grant.client_id),
+        provider: &grant.provider,
+    };
+    match upstream_token::revalidate(state, &owner).await {
+        Ok(user) => {
+            state.audit.record(Event {
+                event: "claims_refreshed",
+                user: Some(&grant.subject),
+                client_id: Some(&grant.client_id),
+                provider: Some(&grant.provider),
+                resource: Some(&grant.resource),
+                detail: None,
+            });
+            Ok(Grant {
+                claims: serde_json::to_string(&user).unwrap_or_default(),
+                claims_checked_at: Some(now),
+                ..grant
+            })
+        }
+        Err(Unavailable::SignInAgain(why)) => end_grant(state, &grant, why, now).await,
+        Err(Unavailable::ProviderFailed(why)) => {
+            tracing::warn!(
+                provider = grant.provider,
+                "confirming a user's claims: {why}"
+            );
+            Err(OAuthError::temporarily_unavailable(
+                "the identity provider could not confirm the sign-in; try again shortly",
+            ))
+        }
+    }
+}
+
+/// The upstream no longer vouches for the user, or the session is too old: the grant
+/// ends (every token of it), and the client must sign the user in again.
+async fn end_grant(
+    state: &AppState,
+    grant: &Grant,
+    why: String,
+    now: i64,
+) -> Result<Grant, OAuthError> {
+    state.store.revoke_grant(&grant.id, now).await?;
+    state.audit.record(Event {
+        event: "grant_ended",
+        user: Some(&grant.subject),
+        client_id: Some(&grant.client_id),
+        provider: Some(&grant.provider),
+        resource: Some(&grant.resource),
+        detail: Some(why.clone()),
+    });
+    Err(OAuthError::invalid_grant(format!("{why}; sign in again")))
+}
+
+/// What issuing tokens uses up.
+enum Spend {
+    /// A code, already redeemed.
+    Nothing,
+    /// The refresh token presented (its hash), spent as its successor is issued.
+    RefreshToken(String),
 }
 
 /// Why a code or refresh token was refused, in words; a replay is logged, since the
@@ -212,57 +314,69 @@ fn check_resource(requested: Option<&str>, grant: &Grant) -> Result<(), OAuthErr
     }
 }
 
-async fn issue_tokens(state: &AppState, grant: &Grant, now: i64) -> Result<Response, OAuthError> {
+async fn issue_tokens(
+    state: &AppState,
+    grant: &Grant,
+    scope: &str,
+    spend: Spend,
+    now: i64,
+) -> Result<Response, OAuthError> {
     let ttl = &state.config.tokens;
-    let user: Value = serde_json::from_str(&grant.claims).unwrap_or_default();
-    let text = |k: &str| user[k].as_str().map(String::from);
-    let list = |k: &str| {
-        user[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    // Nothing issued outlives the session.
+    let session_end = grant.created_at + ttl.max_session_age as i64;
+    let access_expires = (now + ttl.access_token_ttl as i64).min(session_end);
+    let user: User = serde_json::from_str(&grant.claims).unwrap_or_default();
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: grant.subject.clone(),
         aud: grant.resource.clone(),
-        exp: now + ttl.access_token_ttl as i64,
+        exp: access_expires,
         iat: now,
         jti: crypto::random_token(),
         client_id: grant.client_id.clone(),
-        scope: grant.scope.clone(),
+        scope: scope.to_string(),
         gid: grant.id.clone(),
         idp: grant.provider.clone(),
-        email: text("email"),
-        name: text("name"),
-        preferred_username: text("preferred_username"),
-        groups: list("groups"),
-        roles: list("roles"),
+        email: user.email,
+        name: user.name,
+        preferred_username: user.preferred_username,
+        groups: user.groups,
+        roles: user.roles,
     };
     let access_token = state
         .signer
         .sign(&claims)
         .map_err(|e| OAuthError::internal("signing the access token", e))?;
     let refresh_token = crypto::random_token();
-    state
-        .store
-        .insert_refresh_token(
-            &crypto::hash_token(&refresh_token),
-            &grant.id,
-            now,
-            now + ttl.refresh_token_ttl as i64,
-        )
-        .await?;
+    let refresh_hash = crypto::hash_token(&refresh_token);
+    let refresh_expires = (now + ttl.refresh_token_ttl as i64).min(session_end);
+    match spend {
+        Spend::Nothing => {
+            state
+                .store
+                .insert_refresh_token(&refresh_hash, &grant.id, now, refresh_expires)
+                .await?
+        }
+        Spend::RefreshToken(presented) => {
+            let rotated = state
+                .store
+                .rotate_refresh_token(&presented, &refresh_hash, &grant.id, now, refresh_expires)
+                .await?;
+            if !rotated {
+                // Spent by a concurrent request since it was checked: a reuse.
+                state.store.revoke_grant(&grant.id, now).await?;
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was already used; all tokens of this grant are revoked",
+                ));
+            }
+        }
+    }
     let body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": ttl.access_token_ttl,
+        "expires_in": access_expires - now,
         "refresh_token": refresh_token,
-        "scope": grant.scope,
+        "scope": scope,
     });
     Ok((
         [

@@ -56,6 +56,8 @@ pub struct CallState {
     memory: MemoryLimiter,
     http: reqwest::Client,
     http_requests: u32,
+    /// Log lines written in this call.
+    pub(super) log_lines: u32,
     pub(super) sandbox: Arc<Sandbox>,
 }
 
@@ -150,6 +152,7 @@ pub async fn run<T>(
         },
         http: runtime.http.clone(),
         http_requests: 0,
+        log_lines: 0,
         sandbox: sandbox.clone(),
     };
     let mut store = Store::new(&runtime.engine, state);

@@ -55,6 +55,14 @@ pub enum CallError {
         operation: &'static str,
         message: String,
     },
+    /// It answered something the host will not use (a URL off its allowed hosts,
+    /// claims too large, control characters).
+    #[error("provider `{provider}` {operation}: returned an invalid value: {detail}")]
+    Invalid {
+        provider: String,
+        operation: &'static str,
+        detail: String,
+    },
     #[error("provider `{provider}` {operation}: failed: {detail}")]
     Crashed {
         provider: String,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// Longest log line kept from a provider.
 const MAX_LOG_LINE: usize = 2048;
+/// Log lines kept from one call; later ones are dropped (one notice says so).
+const MAX_LOG_LINES: u32 = 32;
 
 impl types::Host for CallState {}
 
@@ -30,6 +32,17 @@ impl cache::Host for CallState {
 
 impl log::Host for CallState {
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        let provider = self.sandbox.name.as_str();
+        if self.log_lines > MAX_LOG_LINES {
+            if self.log_lines == MAX_LOG_LINES + 1 {
+                tracing::warn!(
+                    provider,
+                    "more than {MAX_LOG_LINES} log lines in one call; dropping the rest"
+                );
+            }
+            return Ok(());
+        }
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
             let cut = (0..=MAX_LOG_LINE)
@@ -38,7 +51,6 @@ impl log::Host for CallState {
                 .unwrap_or(0);
             message.truncate(cut);
         }
-        let provider = self.sandbox.name.as_str();
         match level {
             log::Level::Debug => tracing::debug!(provider, "{message}"),
             log::Level::Info => tracing::info!(provider, "{message}"),

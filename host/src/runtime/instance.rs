@@ -8,6 +8,7 @@ use super::call::{self, CallFuture, CallState};
 use super::error::CallError;
 use super::kv::KvCache;
 use super::outbound::ClientCredentials;
+use super::outputs;
 use super::sandbox::{AllowList, Limits};
 use super::{Provider, ProviderComponent, Runtime, Sandbox};
 use crate::secret::Secret;
@@ -192,50 +193,81 @@ impl ProviderInstance {
 
     pub async fn authorize_url(&self, request: AuthorizeRequest) -> Result<String, CallError> {
         let config = self.config.clone();
-        self.call("authorize-url", move |p, s| {
-            Box::pin(async move {
-                p.authhost_provider_oauth_provider()
-                    .call_authorize_url(s, &config, &request)
-                    .await
+        let url = self
+            .call("authorize-url", move |p, s| {
+                Box::pin(async move {
+                    p.authhost_provider_oauth_provider()
+                        .call_authorize_url(s, &config, &request)
+                        .await
+                })
             })
+            .await?;
+        self.checked("authorize-url", url, |url| {
+            outputs::authorize_url(url, &self.sandbox.allowed)
         })
-        .await
+    }
+
+    /// An output that passed `check`, or the call's error naming the provider.
+    fn checked<T>(
+        &self,
+        operation: &'static str,
+        output: T,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Result<T, CallError> {
+        check(&output).map_err(|detail| {
+            tracing::warn!(
+                provider = self.id,
+                "{operation} returned an invalid value: {detail}"
+            );
+            CallError::Invalid {
+                provider: self.id.clone(),
+                operation,
+                detail,
+            }
+        })?;
+        Ok(output)
     }
 
     pub async fn exchange_code(&self, exchange: CodeExchange) -> Result<TokenSet, CallError> {
         let config = self.config.clone();
-        self.call("exchange-code", move |p, s| {
-            Box::pin(async move {
-                p.authhost_provider_oauth_provider()
-                    .call_exchange_code(s, &config, &exchange)
-                    .await
+        let output = self
+            .call("exchange-code", move |p, s| {
+                Box::pin(async move {
+                    p.authhost_provider_oauth_provider()
+                        .call_exchange_code(s, &config, &exchange)
+                        .await
+                })
             })
-        })
-        .await
+            .await?;
+        self.checked("exchange-code", output, outputs::token_set)
     }
 
     pub async fn refresh(&self, refresh_token: String) -> Result<TokenSet, CallError> {
         let config = self.config.clone();
-        self.call("refresh", move |p, s| {
-            Box::pin(async move {
-                p.authhost_provider_oauth_provider()
-                    .call_refresh(s, &config, &refresh_token)
-                    .await
+        let output = self
+            .call("refresh", move |p, s| {
+                Box::pin(async move {
+                    p.authhost_provider_oauth_provider()
+                        .call_refresh(s, &config, &refresh_token)
+                        .await
+                })
             })
-        })
-        .await
+            .await?;
+        self.checked("refresh", output, outputs::token_set)
     }
 
     pub async fn user_claims(&self, tokens: TokenSet) -> Result<Claims, CallError> {
         let config = self.config.clone();
-        self.call("user-claims", move |p, s| {
-            Box::pin(async move {
-                p.authhost_provider_oauth_provider()
-                    .call_user_claims(s, &config, &tokens)
-                    .await
+        let output = self
+            .call("user-claims", move |p, s| {
+                Box::pin(async move {
+                    p.authhost_provider_oauth_provider()
+                        .call_user_claims(s, &config, &tokens)
+                        .await
+                })
             })
-        })
-        .await
+            .await?;
+        self.checked("user-claims", output, outputs::claims)
     }
 
     pub async fn revoke(&self, token: String, kind: TokenKind) -> Result<(), CallError> {

@@ -9,6 +9,7 @@ mod host_api;
 mod instance;
 mod kv;
 mod outbound;
+mod outputs;
 mod sandbox;
 
 pub use bindings::{

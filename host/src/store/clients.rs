@@ -14,13 +14,18 @@ pub struct ClientRecord {
     /// The registration response, as stored (JSON).
     pub metadata: String,
     pub created_at: i64,
+    /// `dcr` (self-registered) or `operator`.
+    pub source: String,
+    /// When a sign-in with it last completed.
+    pub last_used_at: Option<i64>,
 }
 
 impl Store {
     pub async fn insert_client(&self, client: &ClientRecord) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, application_type, metadata, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, application_type,
+               metadata, created_at, source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&client.client_id)
         .bind(&client.secret_hash)
@@ -29,6 +34,7 @@ impl Store {
         .bind(&client.application_type)
         .bind(&client.metadata)
         .bind(client.created_at)
+        .bind(&client.source)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -62,5 +68,32 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// A sign-in with this client completed (self-registered clients never used are
+    /// purged).
+    pub async fn client_used(&self, client_id: &str, now: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE clients SET last_used_at = $1
+             WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(client_id)
+        // Recorded at most once a day per client.
+        .bind(now - 86_400)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Delete self-registered clients created before `before` and never used.
+    pub async fn purge_unused_clients(&self, before: i64) -> sqlx::Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM clients WHERE source = 'dcr' AND last_used_at IS NULL AND created_at < $1",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -15,7 +15,7 @@ pub struct Authorization {
     pub resource: String,
     pub provider: String,
     pub browser_hash: String,
-    /// `consent` → `upstream` → `done`.
+    /// `upstream` (the browser went to the upstream) → `done` (its callback came).
     pub status: String,
     pub upstream_state: Option<String>,
     pub upstream_nonce: Option<String>,
@@ -23,6 +23,9 @@ pub struct Authorization {
     pub upstream_verifier: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Set when consent was remembered rather than given: the user who gave it, who
+    /// must be the one signing in.
+    pub remembered_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,6 +47,8 @@ pub struct Grant {
     pub upstream_tokens: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the upstream last confirmed the claims (`None`: at creation).
+    pub claims_checked_at: Option<i64>,
 }
 
 /// Why a code or refresh token could not be redeemed.
@@ -60,12 +65,15 @@ pub enum RedeemError {
 }
 
 impl Store {
-    pub async fn insert_authorization(&self, a: &Authorization) -> sqlx::Result<()> {
-        sqlx::query(
+    /// The user approved (or had approved) the request: the browser goes upstream.
+    /// False when an authorization with this id exists already (a form sent twice).
+    pub async fn insert_authorization(&self, a: &Authorization) -> sqlx::Result<bool> {
+        let done = sqlx::query(
             "INSERT INTO authorizations (id, client_id, redirect_uri, client_state, code_challenge,
                scope, resource, provider, browser_hash, status, upstream_state, upstream_nonce,
-               upstream_verifier, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+               upstream_verifier, created_at, expires_at, remembered_subject)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(&a.id)
         .bind(&a.client_id)
@@ -82,58 +90,10 @@ impl Store {
         .bind(&a.upstream_verifier)
         .bind(a.created_at)
         .bind(a.expires_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// An authorization still waiting for consent and not expired.
-    pub async fn pending_authorization(
-        &self,
-        id: &str,
-        now: i64,
-    ) -> sqlx::Result<Option<Authorization>> {
-        sqlx::query_as(
-            "SELECT * FROM authorizations WHERE id = $1 AND status = 'consent' AND expires_at > $2",
-        )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await
-    }
-
-    /// Consent given: remember the upstream state, nonce and verifier. False when the
-    /// authorization is gone, expired or already past consent.
-    pub async fn approve_authorization(
-        &self,
-        id: &str,
-        upstream_state: &str,
-        nonce: &str,
-        sealed_verifier: &str,
-        now: i64,
-    ) -> sqlx::Result<bool> {
-        let done = sqlx::query(
-            "UPDATE authorizations SET status = 'upstream', upstream_state = $1, upstream_nonce = $2,
-               upstream_verifier = $3
-             WHERE id = $4 AND status = 'consent' AND expires_at > $5",
-        )
-        .bind(upstream_state)
-        .bind(nonce)
-        .bind(sealed_verifier)
-        .bind(id)
-        .bind(now)
+        .bind(&a.remembered_subject)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Consent denied or the flow abandoned: the authorization cannot be used again.
-    pub async fn close_authorization(&self, id: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE authorizations SET status = 'done' WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 
     /// The authorization an upstream callback belongs to, used once: a second callback
@@ -171,8 +131,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO grants (id, client_id, provider, subject, claims, scope, resource,
                redirect_uri, code_challenge, code_hash, code_expires_at, code_used_at,
-               upstream_tokens, created_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+               upstream_tokens, created_at, revoked_at, claims_checked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -189,6 +149,7 @@ impl Store {
         .bind(&g.upstream_tokens)
         .bind(g.created_at)
         .bind(g.revoked_at)
+        .bind(g.claims_checked_at)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -239,14 +200,30 @@ impl Store {
 
     /// Revoke a grant: its refresh tokens and the access tokens it issued stop working.
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
-        self.revocations
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.grant_changed();
         sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(grant_id)
             .execute(self.pool())
             .await?;
         sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1 AND used_at IS NULL")
+            .bind(grant_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// New claims for a grant, confirmed by the upstream at `now`.
+    pub async fn update_grant_claims(
+        &self,
+        grant_id: &str,
+        claims: &str,
+        now: i64,
+    ) -> sqlx::Result<()> {
+        self.grant_changed();
+        sqlx::query("UPDATE grants SET claims = $1, claims_checked_at = $2 WHERE id = $3")
+            .bind(claims)
+            .bind(now)
             .bind(grant_id)
             .execute(self.pool())
             .await?;
@@ -329,36 +306,28 @@ impl Store {
         Ok(())
     }
 
-    /// Use a refresh token, once. Presenting a used one again revokes its whole family
-    /// (the grant), since one of the two presenters is not the rightful client.
-    pub async fn use_refresh_token(
+    /// The grant of a live refresh token, without using it: a request is checked in
+    /// full before its token is spent (see [`Store::rotate_refresh_token`]). Presenting
+    /// a token that was used before revokes its whole family (the grant), since one of
+    /// the two presenters is not the rightful client.
+    pub async fn refresh_token_grant_live(
         &self,
         token_hash: &str,
         now: i64,
     ) -> sqlx::Result<Result<Grant, RedeemError>> {
-        let used: Option<(String, i64)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET used_at = $1
-             WHERE token_hash = $2 AND used_at IS NULL
-             RETURNING grant_id, expires_at",
+        let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
         )
-        .bind(now)
         .bind(token_hash)
         .fetch_optional(self.pool())
         .await?;
-        let Some((grant_id, expires_at)) = used else {
-            let known: Option<(String,)> =
-                sqlx::query_as("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(self.pool())
-                    .await?;
-            return Ok(Err(match known {
-                None => RedeemError::Unknown,
-                Some((grant_id,)) => {
-                    self.revoke_grant(&grant_id, now).await?;
-                    RedeemError::Replayed { grant_id }
-                }
-            }));
+        let Some((grant_id, expires_at, used_at)) = row else {
+            return Ok(Err(RedeemError::Unknown));
         };
+        if used_at.is_some() {
+            self.revoke_grant(&grant_id, now).await?;
+            return Ok(Err(RedeemError::Replayed { grant_id }));
+        }
         if expires_at <= now {
             return Ok(Err(RedeemError::Expired));
         }
@@ -366,6 +335,44 @@ impl Store {
             Some(grant) if grant.revoked_at.is_none() => Ok(Ok(grant)),
             _ => Ok(Err(RedeemError::Revoked)),
         }
+    }
+
+    /// Spend a refresh token and issue its successor, in one transaction. False when
+    /// the token was spent meanwhile (a concurrent use): the caller treats that as
+    /// reuse.
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor_hash: &str,
+        grant_id: &str,
+        now: i64,
+        successor_expires_at: i64,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1
+             WHERE token_hash = $2 AND grant_id = $3 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(successor_hash)
+        .bind(grant_id)
+        .bind(now)
+        .bind(successor_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The grant a refresh token belongs to, without using it (revocation).

@@ -1,29 +1,43 @@
-//! Signing keys and remembered consents.
+//! Access token signing keys: the newest active one signs; keys not retired verify and
+//! are published in the JWKS.
 
 use super::Store;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    /// Sealed PKCS#8.
+    /// Sealed PKCS#8; emptied when the key is retired.
     pub private_key: String,
     pub public_jwk: String,
     pub created_at: i64,
     pub active: i64,
+    /// When a newer key took over signing.
+    pub deactivated_at: Option<i64>,
+    /// When the key stopped verifying.
+    pub retired_at: Option<i64>,
+}
+
+/// Why a key could not be retired.
+#[derive(Debug, PartialEq)]
+pub enum RetireRefusal {
+    Unknown,
+    Active,
+    AlreadyRetired,
 }
 
 impl Store {
-    /// All keys, newest first.
+    /// All keys, retired ones included, newest first.
     pub async fn signing_keys(&self) -> sqlx::Result<Vec<SigningKeyRecord>> {
         sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC")
             .fetch_all(self.pool())
             .await
     }
 
-    /// Add a key and make it the only active one (older keys stay in the JWKS).
+    /// Add a key and make it the only active one (older keys keep verifying).
     pub async fn add_signing_key(&self, key: &SigningKeyRecord) -> sqlx::Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE signing_keys SET active = 0")
+        sqlx::query("UPDATE signing_keys SET active = 0, deactivated_at = $1 WHERE active = 1")
+            .bind(key.created_at)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -39,41 +53,61 @@ impl Store {
         tx.commit().await
     }
 
-    /// Drop inactive keys created before `before` (their tokens have expired).
-    pub async fn retire_signing_keys(&self, before: i64) -> sqlx::Result<u64> {
-        let done = sqlx::query("DELETE FROM signing_keys WHERE active = 0 AND created_at < $1")
-            .bind(before)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    pub async fn has_consent(&self, browser_hash: &str, client_id: &str) -> sqlx::Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT approved_at FROM consents WHERE browser_hash = $1 AND client_id = $2",
-        )
-        .bind(browser_hash)
-        .bind(client_id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.is_some())
-    }
-
-    pub async fn record_consent(
+    /// Retire one key: the tokens it signed stop verifying. The active key cannot be
+    /// retired (rotate first).
+    pub async fn retire_signing_key(
         &self,
-        browser_hash: &str,
-        client_id: &str,
+        kid: &str,
         now: i64,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO consents (browser_hash, client_id, approved_at) VALUES ($1, $2, $3)
-             ON CONFLICT (browser_hash, client_id) DO UPDATE SET approved_at = $3",
+    ) -> sqlx::Result<Result<(), RetireRefusal>> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1, private_key = ''
+             WHERE kid = $2 AND active = 0 AND retired_at IS NULL",
         )
-        .bind(browser_hash)
-        .bind(client_id)
+        .bind(now)
+        .bind(kid)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT active, retired_at FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(Err(match row {
+            None => RetireRefusal::Unknown,
+            Some((1, _)) => RetireRefusal::Active,
+            Some(_) => RetireRefusal::AlreadyRetired,
+        }))
+    }
+
+    /// Retire every inactive key that stopped signing before `before`: every token it
+    /// signed has expired. Returns their ids.
+    pub async fn retire_signing_keys_before(
+        &self,
+        before: i64,
+        now: i64,
+    ) -> sqlx::Result<Vec<String>> {
+        // Keys from before deactivation was recorded count from now.
+        sqlx::query(
+            "UPDATE signing_keys SET deactivated_at = $1
+             WHERE active = 0 AND deactivated_at IS NULL AND retired_at IS NULL",
+        )
         .bind(now)
         .execute(self.pool())
         .await?;
-        Ok(())
+        let due: Vec<(String,)> = sqlx::query_as(
+            "SELECT kid FROM signing_keys
+             WHERE active = 0 AND retired_at IS NULL AND deactivated_at < $1",
+        )
+        .bind(before)
+        .fetch_all(self.pool())
+        .await?;
+        for (kid,) in &due {
+            let _ = self.retire_signing_key(kid, now).await?;
+        }
+        Ok(due.into_iter().map(|(kid,)| kid).collect())
     }
 }

@@ -4,13 +4,14 @@
 
 mod api_keys;
 mod clients;
+mod consents;
 mod flows;
 mod keys;
 
 pub use api_keys::ApiKeyRecord;
 pub use clients::ClientRecord;
 pub use flows::{Authorization, Grant, RedeemError};
-pub use keys::SigningKeyRecord;
+pub use keys::{RetireRefusal, SigningKeyRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -24,9 +25,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Counts grant revocations made through this store, so caches of grants can tell
-    /// that one of theirs may have ended.
-    revocations: Arc<AtomicU64>,
+    /// Counts changes to grants made through this store (revocations, new claims), so
+    /// caches of grants can tell that one of theirs may have changed.
+    grant_changes: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -75,7 +76,7 @@ impl Store {
         MIGRATOR.run(&pool).await?;
         Ok(Store {
             pool,
-            revocations: Arc::default(),
+            grant_changes: Arc::default(),
         })
     }
 
@@ -87,9 +88,13 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Changes whenever this process revokes a grant.
-    pub fn revocations(&self) -> u64 {
-        self.revocations.load(Ordering::Acquire)
+    /// Changes whenever this process revokes a grant or changes its claims.
+    pub fn grant_changes(&self) -> u64 {
+        self.grant_changes.load(Ordering::Acquire)
+    }
+
+    fn grant_changed(&self) {
+        self.grant_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -14,6 +14,9 @@ use url::Url;
 
 pub const CALLBACK: &str = "http://127.0.0.1:9/client/callback";
 
+/// A change to the configuration a test makes.
+pub type ConfigTweak = std::sync::Arc<dyn Fn(&mut Config) + Send + Sync>;
+
 /// Knobs the tests turn.
 #[derive(Default, Clone)]
 pub struct Options {
@@ -33,6 +36,18 @@ pub struct Options {
     /// More MCP servers, by name.
     pub mcp_servers: Vec<(&'static str, McpServerConfig)>,
     pub audit_file: Option<PathBuf>,
+    /// Any other change to the configuration, made last.
+    pub config: Option<ConfigTweak>,
+}
+
+impl Options {
+    /// Options whose only change is `tweak` to the configuration.
+    pub fn with(tweak: impl Fn(&mut Config) + Send + Sync + 'static) -> Options {
+        Options {
+            config: Some(std::sync::Arc::new(tweak)),
+            ..Options::default()
+        }
+    }
 }
 
 pub struct TestAuthhost {
@@ -137,10 +152,15 @@ impl TestAuthhost {
             config.mcp_servers.insert(name.to_string(), server.clone());
         }
         config.logging.audit_file = options.audit_file.clone();
+        if let Some(tweak) = &options.config {
+            tweak(&mut config);
+        }
         let state = authhost::server::build_state(config)
             .await
             .expect("authhost starts");
+        authhost::server::spawn_maintenance(&state);
         let app = authhost::server::app(state.clone());
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestAuthhost { base, own, state }
     }
@@ -338,19 +358,60 @@ pub struct Browser {
     pub decision: &'static str,
     /// Send requests for one origin to another (two instances behind one URL).
     pub rewrite: Option<(String, String)>,
+    /// Every URL it went to, in order.
+    pub history: std::sync::Mutex<Vec<Url>>,
 }
 
 impl Browser {
     pub fn new() -> Browser {
+        Browser::with_headers(reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser that sends `headers` with every request (`X-Forwarded-For` through
+    /// a trusted proxy, `Sec-Fetch-Site`).
+    pub fn with_headers(headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             decision: "approve",
             rewrite: None,
+            history: Default::default(),
         }
+    }
+
+    /// Open `url` (an authorization request), approve the consent page, and return
+    /// where the browser is sent next (the upstream's sign-in), without going there.
+    pub async fn approve_until_upstream(&self, url: &str) -> Url {
+        let url = Url::parse(url).unwrap();
+        let response = self.http.get(url.clone()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "a consent page");
+        let (action, mut fields) = form(&response.text().await.unwrap());
+        fields.push(("decision".into(), "approve".into()));
+        let response = self
+            .http
+            .post(url.join(&action).unwrap())
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        url.join(response.headers()["location"].to_str().unwrap())
+            .unwrap()
+    }
+
+    /// The last URL visited whose path starts with `prefix`.
+    pub fn visited(&self, prefix: &str) -> Option<Url> {
+        self.history
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|u| u.path().starts_with(prefix))
+            .cloned()
     }
 
     fn rewritten(&self, url: Url) -> Url {
@@ -377,6 +438,7 @@ impl Browser {
             url = self.rewritten(url);
             // Shown when a test fails: the path the flow took.
             println!("browser GET {url}");
+            self.history.lock().unwrap().push(url.clone());
             let response = self.http.get(url.clone()).send().await.unwrap();
             let status = response.status();
             if status.is_redirection() {

@@ -20,6 +20,12 @@ fn text(name: &str, kind: SettingKind) -> SettingSpec {
     }
 }
 
+/// A value handed back through `authorize-url`, whose output the host only accepts as
+/// a URL on an allowed host: `https://upstream.test/result?value=<value>`.
+fn result(value: &str) -> Result<String, ProviderError> {
+    authhost_provider_sdk::url_with_query("https://upstream.test/result", &[("value", value)])
+}
+
 fn send(method: &str, url: &str, auth: ClientAuth) -> Result<String, ProviderError> {
     let body = (method == "POST").then(|| b"grant_type=test".to_vec());
     let response = http_client::send(&Request {
@@ -33,11 +39,15 @@ fn send(method: &str, url: &str, auth: ClientAuth) -> Result<String, ProviderErr
         client_auth: auth,
     })
     .map_err(|e| ProviderError::UpstreamError(format!("{e:?}")))?;
-    Ok(format!(
+    result(&format!(
         "{} {}",
         response.status,
         String::from_utf8_lossy(&response.body)
     ))
+}
+
+fn mode(config: &ProviderConfig) -> &str {
+    settings::get(config, "mode").unwrap_or("ok")
 }
 
 impl Provider for Misbehaving {
@@ -63,11 +73,24 @@ impl Provider for Misbehaving {
         req: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
         let url = settings::get(&config, "url").unwrap_or("");
-        match settings::get(&config, "mode").unwrap_or("ok") {
+        match mode(&config) {
             "ok" => Ok(format!(
                 "https://upstream.test/authorize?state={}",
                 req.state
             )),
+            // Outputs the host must refuse.
+            "javascript" => Ok("javascript:alert(document.cookie)".into()),
+            "offsite" => Ok(format!("https://evil.test/authorize?state={}", req.state)),
+            "crlf" => Ok("https://upstream.test/authorize\r\nSet-Cookie: x=1".into()),
+            "log-flood" => {
+                for i in 0..10_000 {
+                    authhost_provider_sdk::log_info(&format!("line {i}"));
+                }
+                Ok(format!(
+                    "https://upstream.test/authorize?state={}",
+                    req.state
+                ))
+            }
             "loop" => {
                 let mut n: u64 = 0;
                 loop {
@@ -99,16 +122,45 @@ impl Provider for Misbehaving {
         }
     }
 
-    fn exchange_code(_: ProviderConfig, _: CodeExchange) -> Result<TokenSet, ProviderError> {
-        Err(ProviderError::Unsupported)
+    fn exchange_code(config: ProviderConfig, _: CodeExchange) -> Result<TokenSet, ProviderError> {
+        let access_token = match mode(&config) {
+            "token-space" => "two words",
+            "token-huge" => &"t".repeat(64 * 1024),
+            _ => "access-token",
+        };
+        Ok(TokenSet {
+            access_token: access_token.into(),
+            token_type: "Bearer".into(),
+            expires_in: Some(3600),
+            refresh_token: None,
+            id_token: None,
+            scope: None,
+            extra: vec![],
+        })
     }
 
     fn refresh(_: ProviderConfig, _: String) -> Result<TokenSet, ProviderError> {
         Err(ProviderError::Unsupported)
     }
 
-    fn user_claims(_: ProviderConfig, _: TokenSet) -> Result<Claims, ProviderError> {
-        Err(ProviderError::Unsupported)
+    fn user_claims(config: ProviderConfig, _: TokenSet) -> Result<Claims, ProviderError> {
+        let mut claims = Claims {
+            subject: "user-1".into(),
+            username: Some("zoë".into()),
+            email: None,
+            email_verified: false,
+            name: Some("Zoë Ærø".into()),
+            groups: vec!["エンジニア".into()],
+            roles: vec![],
+            extra_json: "{}".into(),
+        };
+        match mode(&config) {
+            "claims-control" => claims.subject = "user-1\r\nX-Authhost-Groups: admins".into(),
+            "claims-huge" => claims.groups = (0..10_000).map(|i| format!("group-{i}")).collect(),
+            "claims-extra" => claims.extra_json = "[\"not an object\"]".into(),
+            _ => {}
+        }
+        Ok(claims)
     }
 
     fn revoke(_: ProviderConfig, _: String, _: TokenKind) -> Result<(), ProviderError> {

@@ -65,6 +65,18 @@ impl GitHubSim {
         format!("{}/api/v3", self.origin)
     }
 
+    /// Every access token that still works.
+    pub fn live_tokens(&self) -> Vec<String> {
+        self.state
+            .1
+            .lock()
+            .unwrap()
+            .access_tokens
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     pub fn is_live(&self, access_token: &str) -> bool {
         self.state
             .1
