@@ -18,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conformance;
+pub mod cors;
 pub mod crypto;
 pub mod dev;
 pub mod forwarded;

@@ -3,6 +3,7 @@
 
 use crate::audit::Audit;
 use crate::config::{Config, ConfigErrors, McpServerConfig, ProviderConfig};
+use crate::cors;
 use crate::crypto::Sealer;
 use crate::dev;
 use crate::forwarded;
@@ -107,10 +108,9 @@ pub fn app(state: AppState) -> Router {
     let limits = state.rate_limits.clone();
     let limit =
         |endpoint| middleware::from_fn_with_state((limits.clone(), endpoint), rate_limit::limit);
-    let mut router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/providers", get(providers))
+    // What MCP clients call, from native apps or from web pages on other origins (CORS):
+    // discovery, registration, tokens and the MCP servers themselves.
+    let mut clients = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::authorization_server),
@@ -138,6 +138,25 @@ pub fn app(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(register::MAX_BODY_BYTES))
                 .layer(limit(Endpoint::Register)),
         )
+        .route("/token", post(token::token).layer(limit(Endpoint::Token)))
+        .route(
+            "/revoke",
+            post(revoke::revoke).layer(limit(Endpoint::Revoke)),
+        );
+    for resource in state.resources.iter() {
+        let resource = resource.clone();
+        clients = clients.route(
+            &resource.path.clone(),
+            any(move |state: State<AppState>, request| {
+                gateway::handle(state, resource.clone(), request)
+            }),
+        );
+    }
+    // Pages for people, probes, and what resource servers call: same-origin only.
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/providers", get(providers))
         .route(
             "/authorize",
             get(authorize::authorize_get).layer(limit(Endpoint::Authorize)),
@@ -147,24 +166,11 @@ pub fn app(state: AppState) -> Router {
             post(authorize::consent_post).layer(limit(Endpoint::Authorize)),
         )
         .route("/oauth/callback/{provider}", get(callback::callback))
-        .route("/token", post(token::token).layer(limit(Endpoint::Token)))
-        .route(
-            "/revoke",
-            post(revoke::revoke).layer(limit(Endpoint::Revoke)),
-        )
         .route(
             "/introspect",
             post(revoke::introspect).layer(limit(Endpoint::Introspect)),
-        );
-    for resource in state.resources.iter() {
-        let resource = resource.clone();
-        router = router.route(
-            &resource.path.clone(),
-            any(move |state: State<AppState>, request| {
-                gateway::handle(state, resource.clone(), request)
-            }),
-        );
-    }
+        )
+        .merge(clients.layer(cors::layer(&state.config.server.cors_origins)));
     let metrics = Router::new()
         .route("/metrics", get(metrics::endpoint))
         .with_state(state.metrics.clone());
@@ -278,6 +284,10 @@ pub async fn maintain(state: &AppState, now: i64) -> sqlx::Result<()> {
 /// demo MCP server at `/mcp`, SQLite under the data folder.
 pub async fn dev_config(mut config: Config) -> anyhow::Result<(Config, Router)> {
     let base_url = config.server.base_url();
+    // Web-based MCP clients on any origin may try the embedded default.
+    if config.server.cors_origins.is_empty() {
+        config.server.cors_origins = vec!["*".into()];
+    }
     let secret = crate::crypto::random_token();
     let idp = dev::idp::DevIdp::new(&base_url, &secret);
     let mut provider = ProviderConfig {

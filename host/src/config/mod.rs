@@ -229,6 +229,10 @@ pub struct ServerConfig {
     /// `X-Forwarded-Proto` and `X-Forwarded-Host` are believed: the client address in
     /// logs, and a warning when `base_url` disagrees with what the proxy says.
     pub trusted_proxies: Vec<String>,
+    /// Origins of web pages whose scripts may call the discovery, registration, token
+    /// and MCP endpoints (CORS), e.g. `https://app.example.com`; `*` for any. None by
+    /// default (`serve --dev`: any).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -239,6 +243,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("authhost-data"),
             database_url: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
