@@ -9,6 +9,7 @@ use crate::runtime::Runtime;
 pub async fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     let issuer = config.server.base_url();
+    problems.extend(config.server.base_url_problem());
     match url::Url::parse(&issuer) {
         Ok(url) if url.scheme() == "https" || is_loopback(&url) => {}
         Ok(_) => problems.push(format!(

@@ -2,7 +2,7 @@
 //! tokens issued, provider calls and failures, and gateway outcomes.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
@@ -115,7 +115,7 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// `outcome`: forwarded, unauthenticated, forbidden, denied_tool, upstream_error.
+    /// `outcome`: forwarded, or a [`crate::gateway::error::GatewayError`] outcome.
     pub fn gateway(&self, server: &str, outcome: &'static str) {
         self.gateway_requests
             .get_or_create(&[("server", server.into()), ("outcome", outcome.into())])
@@ -150,7 +150,19 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    // Only standard methods name a series: made-up ones would grow the registry.
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS
+        | Method::PATCH
+        | Method::CONNECT
+        | Method::TRACE => request.method().to_string(),
+        _ => "other".into(),
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     metrics

@@ -46,6 +46,9 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
 
 /// Everything the server needs, from the config: store, keys, providers, clients.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    if let Some(problem) = config.server.base_url_problem() {
+        return Err(ConfigErrors(vec![problem]).into());
+    }
     let issuer = config.server.base_url();
     let store = Store::connect(&config.server.database_url()).await?;
     let sealer = Arc::new(Sealer::load_or_create(

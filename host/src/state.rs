@@ -51,11 +51,12 @@ impl AppState {
             .filter(|r| r.settings.auth == AuthMode::OauthProxy)
     }
 
-    /// The resource a `resource` parameter names; the only one when none is given.
+    /// The resource a `resource` parameter names (compared in canonical form); the
+    /// only one when none is given.
     pub fn resource(&self, requested: Option<&str>) -> Option<&Resource> {
         match requested {
             Some(url) => {
-                let url = url.trim_end_matches('/');
+                let url = crate::config::canonical_url(url)?;
                 self.oauth_resources().find(|r| r.url == url).map(|r| &**r)
             }
             None => {

@@ -7,6 +7,8 @@ mod client_metadata;
 mod common;
 mod conformance;
 mod gateway;
+mod gateway_fail_closed;
+mod gateway_hygiene;
 mod loading;
 mod mcp_sdk;
 mod oidc_provider;

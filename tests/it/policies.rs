@@ -128,7 +128,11 @@ async fn call(url: &str, token: &str, tool: &str, arguments: Value) -> Reply {
 fn denial(reply: &Reply) -> String {
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     let error = &reply.last()["error"];
-    assert_eq!(error["code"], -32001, "{reply:?}");
+    assert_eq!(
+        error["code"],
+        authhost::gateway::error::POLICY_DENIED,
+        "{reply:?}"
+    );
     assert_eq!(reply.last()["id"], 1);
     error["message"].as_str().unwrap().to_string()
 }
@@ -201,7 +205,9 @@ async fn tool_rules_decide_calls_and_lists_per_caller() {
     let answers = batch.last().as_array().expect("a batch answer").clone();
     assert_eq!(answers.len(), 2);
     assert!(
-        answers.iter().all(|m| m["error"]["code"] == -32001),
+        answers
+            .iter()
+            .all(|m| m["error"]["code"] == authhost::gateway::error::POLICY_DENIED),
         "{answers:?}"
     );
 
@@ -397,7 +403,7 @@ async fn call_2026(
     method: &str,
     mut params: Value,
     name_header: Option<&str>,
-) -> Value {
+) -> (StatusCode, Value) {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "policy-test", "version": "1"},
@@ -414,12 +420,11 @@ async fn call_2026(
         request = request.header("mcp-name", name);
     }
     let response = request.send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    (response.status(), response.json().await.unwrap())
 }
 
 #[tokio::test]
-async fn protocol_2026_requests_pass_and_the_body_decides_not_the_headers() {
+async fn protocol_2026_requests_pass_and_headers_that_disagree_are_refused() {
     let Setup {
         a,
         bob,
@@ -427,7 +432,8 @@ async fn protocol_2026_requests_pass_and_the_body_decides_not_the_headers() {
         ..
     } = setup().await;
     let pol = a.url("/pol");
-    let listed = call_2026(&pol, &bob, "tools/list", json!({}), None).await;
+    let (status, listed) = call_2026(&pol, &bob, "tools/list", json!({}), None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
     let names: Vec<&str> = listed["result"]["tools"]
         .as_array()
         .unwrap_or_else(|| panic!("{listed}"))
@@ -438,7 +444,7 @@ async fn protocol_2026_requests_pass_and_the_body_decides_not_the_headers() {
         names.contains(&"whoami") && !names.contains(&"delete_records"),
         "{names:?}"
     );
-    let called = call_2026(
+    let (status, called) = call_2026(
         &pol,
         &bob,
         "tools/call",
@@ -446,12 +452,14 @@ async fn protocol_2026_requests_pass_and_the_body_decides_not_the_headers() {
         Some("whoami"),
     )
     .await;
+    assert_eq!(status, StatusCode::OK, "{called}");
     assert_eq!(
         called["result"]["structuredContent"]["x-authhost-subject"], "bob-sub",
         "{called}"
     );
-    // A header naming an allowed tool does not smuggle a denied one.
-    let smuggled = call_2026(
+    // A header naming an allowed tool next to a body calling a denied one: the
+    // headers disagree with the body (MCP's HeaderMismatch), nothing is forwarded.
+    let (status, smuggled) = call_2026(
         &pol,
         &bob,
         "tools/call",
@@ -459,5 +467,17 @@ async fn protocol_2026_requests_pass_and_the_body_decides_not_the_headers() {
         Some("whoami"),
     )
     .await;
-    assert_eq!(smuggled["error"]["code"], -32001, "{smuggled}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{smuggled}");
+    assert_eq!(smuggled["error"]["code"], -32020, "{smuggled}");
+    // And without the header, which 2026-07-28 requires.
+    let (status, missing) = call_2026(
+        &pol,
+        &bob,
+        "tools/call",
+        json!({"name": "whoami", "arguments": {}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{missing}");
+    assert_eq!(missing["error"]["code"], -32020, "{missing}");
 }

@@ -23,6 +23,14 @@ pub struct McpServerConfig {
     /// Also accept authhost API keys (`authhost api-keys create`), in any mode.
     #[serde(default)]
     pub api_keys: bool,
+    /// Where an API key or the static token may arrive: `Authorization` (as
+    /// `Bearer <key>`) and/or headers that carry the bare key (`X-API-Key`). They are
+    /// never forwarded; a request with credentials in two of them is refused.
+    #[serde(default = "default_api_key_headers")]
+    pub api_key_headers: Vec<String>,
+    /// Pass the MCP server's `Set-Cookie` headers on to clients (on authhost's origin).
+    #[serde(default)]
+    pub relay_cookies: bool,
     /// `static_token` mode: the shared token, from an environment variable or a file.
     pub static_token_env: Option<String>,
     pub static_token_file: Option<std::path::PathBuf>,
@@ -61,6 +69,8 @@ impl Default for McpServerConfig {
             display_name: None,
             auth: AuthMode::default(),
             api_keys: false,
+            api_key_headers: default_api_key_headers(),
+            relay_cookies: false,
             static_token_env: None,
             static_token_file: None,
             static_subject: None,
@@ -142,7 +152,8 @@ impl Default for IdentityConfig {
     }
 }
 
-/// Who may use the server and which tools. Decided on every request.
+/// Who may use the server and which of its tools, resources and prompts. Decided on
+/// every request.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -155,6 +166,18 @@ pub struct PolicyConfig {
     pub deny_tools: Vec<String>,
     /// Rules for some tools: `[[mcp_servers.<name>.policy.tools]]`.
     pub tools: Vec<ToolRule>,
+    /// Only these resources (URI glob patterns); empty means every resource.
+    pub allow_resources: Vec<String>,
+    /// Never these resources (URI glob patterns).
+    pub deny_resources: Vec<String>,
+    /// Rules for some resources: `[[mcp_servers.<name>.policy.resources]]`.
+    pub resources: Vec<ResourceRule>,
+    /// Only these prompts (glob patterns); empty means every prompt.
+    pub allow_prompts: Vec<String>,
+    /// Never these prompts (glob patterns).
+    pub deny_prompts: Vec<String>,
+    /// Rules for some prompts: `[[mcp_servers.<name>.policy.prompts]]`.
+    pub prompts: Vec<PromptRule>,
 }
 
 /// A condition on calling the tools it names.
@@ -168,6 +191,32 @@ pub struct ToolRule {
     /// Scopes the caller must hold.
     #[serde(default)]
     pub scopes: Vec<String>,
+}
+
+/// A condition on reading the resources it names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRule {
+    /// Resource URIs (glob patterns) the rule covers.
+    pub uris: Vec<String>,
+    pub allow: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// A condition on getting the prompts it names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptRule {
+    /// Prompt names (glob patterns) the rule covers.
+    pub prompts: Vec<String>,
+    pub allow: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn default_api_key_headers() -> Vec<String> {
+    vec!["Authorization".into()]
 }
 
 fn default_client_token_cache() -> u64 {

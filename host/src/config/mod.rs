@@ -6,7 +6,9 @@ mod load;
 mod mcp;
 
 pub use load::ConfigErrors;
-pub use mcp::{AuthMode, IdentityConfig, McpServerConfig, PolicyConfig, ToolRule};
+pub use mcp::{
+    AuthMode, IdentityConfig, McpServerConfig, PolicyConfig, PromptRule, ResourceRule, ToolRule,
+};
 
 use crate::runtime::Limits;
 use crate::secret::Secret;
@@ -44,6 +46,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     #[serde(default)]
     pub rate_limits: RateLimitConfig,
+    /// Scope hierarchy: a scope and the narrower ones it implies,
+    /// `[scopes] "mcp:admin" = ["mcp:write", "mcp:read"]`. Every scope check honours it.
+    #[serde(default)]
+    pub scopes: BTreeMap<String, Vec<String>>,
 }
 
 /// Requests per minute per client address (burst: as many at once); 0 turns one off.
@@ -233,6 +239,10 @@ pub struct ServerConfig {
     /// and MCP endpoints (CORS), e.g. `https://app.example.com`; `*` for any. None by
     /// default (`serve --dev`: any).
     pub cors_origins: Vec<String>,
+    /// Origins whose pages may send requests to the MCP endpoints (a request with
+    /// another `Origin` gets 403, against DNS rebinding): `base_url`'s origin and
+    /// `cors_origins`, plus these.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -244,15 +254,44 @@ impl Default for ServerConfig {
             database_url: None,
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
 
 impl ServerConfig {
+    /// The public URL in its canonical form (lower-case scheme and host, no default
+    /// port, no trailing slash): it is the issuer, compared byte for byte by clients.
     pub fn base_url(&self) -> String {
         match &self.base_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
+            Some(url) => {
+                canonical_url(url).unwrap_or_else(|| url.trim_end_matches('/').to_string())
+            }
             None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Why `base_url` cannot be used, if it cannot. It must be an origin: RFC 8414 and
+    /// RFC 9728 put metadata at `/.well-known/...` of the origin with the issuer's path
+    /// inserted, and clients find it only where authhost answers at the root.
+    pub fn base_url_problem(&self) -> Option<String> {
+        let url = self.base_url.as_ref()?;
+        match url::Url::parse(url) {
+            Err(e) => Some(format!("server.base_url: `{url}` is not a URL: {e}")),
+            Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+                Some(format!("server.base_url: `{url}` must be an http(s) URL"))
+            }
+            Ok(parsed)
+                if parsed.path() != "/"
+                    || parsed.query().is_some()
+                    || parsed.fragment().is_some() =>
+            {
+                Some(format!(
+                    "server.base_url: `{url}` has a path; authhost must be served at the root of its own origin (a host name of its own), because MCP clients look for its metadata at {}/.well-known/oauth-authorization-server",
+                    parsed.origin().ascii_serialization()
+                ))
+            }
+            Ok(_) => None,
         }
     }
 
@@ -324,6 +363,58 @@ impl Config {
     /// Parse TOML text alone: no interpolation, no environment.
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
+    }
+}
+
+/// A URL as resource indicators are compared (RFC 8707, RFC 3986 6.2.2): lower-case
+/// scheme and host, no default port, dot segments resolved, percent-encoding of
+/// unreserved characters undone and hex digits in upper case, no trailing slash.
+/// `None` for what is not an absolute URL or has a fragment.
+pub fn canonical_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if parsed.fragment().is_some() || parsed.cannot_be_a_base() {
+        return None;
+    }
+    let text = parsed.as_str();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at + 1..at + 3).unwrap_or("");
+        match u8::from_str_radix(hex, 16) {
+            Ok(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(b as char),
+            Ok(_) => {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+            }
+            Err(_) => out.push_str(&rest[at..at + 1 + hex.len()]),
+        }
+        rest = &rest[at + 1 + hex.len()..];
+    }
+    out.push_str(rest);
+    match out.find('?') {
+        Some(q) => {
+            let (path, query) = out.split_at(q);
+            Some(format!("{}{query}", path.trim_end_matches('/')))
+        }
+        None => Some(out.trim_end_matches('/').to_string()),
+    }
+}
+
+impl Config {
+    /// `granted` and every scope they imply, transitively (`[scopes]`).
+    pub fn implied_scopes(&self, granted: &[String]) -> Vec<String> {
+        let mut all: Vec<String> = granted.to_vec();
+        let mut i = 0;
+        while i < all.len() {
+            for implied in self.scopes.get(&all[i]).into_iter().flatten() {
+                if !all.contains(implied) {
+                    all.push(implied.clone());
+                }
+            }
+            i += 1;
+        }
+        all
     }
 }
 
@@ -468,6 +559,57 @@ mod tests {
             sample.tokens.refresh_token_ttl,
             TokenConfig::default().refresh_token_ttl
         );
+    }
+
+    #[test]
+    fn scopes_imply_narrower_ones_transitively() {
+        let config = Config::from_toml(
+            r#"
+            [scopes]
+            "mcp:admin" = ["mcp:write"]
+            "mcp:write" = ["mcp:read"]
+            "#,
+        )
+        .unwrap();
+        let all = config.implied_scopes(&["mcp:admin".into()]);
+        assert_eq!(all, ["mcp:admin", "mcp:write", "mcp:read"]);
+        assert_eq!(config.implied_scopes(&["mcp:read".into()]), ["mcp:read"]);
+    }
+
+    #[test]
+    fn resources_compare_in_canonical_form() {
+        let canonical = "http://mcp.example.com/mcp";
+        for spelling in [
+            "http://mcp.example.com/mcp",
+            "HTTP://MCP.Example.COM/mcp",
+            "http://mcp.example.com:80/mcp",
+            "http://mcp.example.com/mcp/",
+            "http://mcp.example.com/%6Dcp",
+            "http://mcp.example.com/x/../mcp",
+        ] {
+            assert_eq!(
+                canonical_url(spelling).as_deref(),
+                Some(canonical),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            canonical_url("https://a.example:443/p%2fq").as_deref(),
+            Some("https://a.example/p%2Fq")
+        );
+        assert!(canonical_url("https://a.example/mcp#frag").is_none());
+        assert!(canonical_url("/mcp").is_none());
+        let with_path = ServerConfig {
+            base_url: Some("https://auth.example.com/tenant".into()),
+            ..ServerConfig::default()
+        };
+        assert!(with_path.base_url_problem().unwrap().contains("has a path"));
+        let root = ServerConfig {
+            base_url: Some("HTTPS://Auth.Example.com:443/".into()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(root.base_url_problem(), None);
+        assert_eq!(root.base_url(), "https://auth.example.com");
     }
 
     #[test]

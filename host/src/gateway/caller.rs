@@ -7,6 +7,7 @@ use crate::crypto;
 use crate::runtime::{Claims, ProviderError, TokenSet};
 use crate::secret::Secret;
 use crate::state::{AppState, Resource};
+use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -115,16 +116,48 @@ pub enum Rejection {
     Unavailable(&'static str),
 }
 
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+impl Caller {
+    /// Whether the caller holds `scope` (granted, or implied by a granted one).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// The request's credentials: the bearer token, or a key in one of the server's
+/// `api_key_headers` (bare, or as `Bearer <key>`). Credentials in two places are
+/// refused: which one counts would be a guess.
+pub fn credentials<'h>(
+    headers: &'h HeaderMap,
+    resource: &Resource,
+) -> Result<Option<&'h str>, &'static str> {
+    let mut found = bearer(headers);
+    for name in &resource.api_key_headers {
+        if *name == header::AUTHORIZATION {
+            continue;
+        }
+        for value in headers.get_all(name) {
+            let value = value.to_str().unwrap_or("").trim();
+            let value = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+            if value.is_empty() {
+                continue;
+            }
+            if found.is_some() {
+                return Err("credentials were sent in more than one header");
+            }
+            found = Some(value);
+        }
+    }
+    Ok(found)
 }
 
 pub async fn authenticate(
@@ -141,7 +174,11 @@ pub async fn authenticate(
             AuthMode::StaticToken => static_token(resource, token)?,
         }
     };
-    if resource.scopes.iter().any(|s| !caller.scopes.contains(s)) {
+    let caller = Caller {
+        scopes: state.config.implied_scopes(&caller.scopes),
+        ..caller
+    };
+    if resource.scopes.iter().any(|s| !caller.has_scope(s)) {
         return Err(Rejection::InsufficientScope);
     }
     Ok(caller)

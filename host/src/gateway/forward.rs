@@ -1,23 +1,27 @@
 //! The proxy to the MCP server: the caller's identity in headers and/or a signed
 //! identity token, their upstream token where configured, never the client's own
-//! credentials; bodies streamed both ways, SSE events passed on as they arrive.
+//! credentials and nothing a client sends that could pose as identity or as a proxy's
+//! word; bodies streamed both ways, SSE events passed on as they arrive.
 
-use super::caller::{Caller, UpstreamToken};
+use super::caller::{Caller, UpstreamToken, User};
+use super::error::GatewayError;
+use super::jsonrpc;
 use super::upstream_token::{self, Unavailable};
-use super::{jsonrpc, reject};
 use crate::config::IdentityConfig;
 use crate::oauth::jwt::IDENTITY_TOKEN_TYPE;
 use crate::state::{AppState, Resource};
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::TryStreamExt;
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Headers authhost sets for the MCP server; anything a client sends under this
-/// prefix is dropped so identities cannot be forged.
+/// prefix (in any spelling) is dropped so identities cannot be forged.
 const IDENTITY_PREFIX: &str = "x-authhost-";
 
 /// Hop-by-hop headers (RFC 9110 7.6.1) and those the proxy recomputes or must not pass.
@@ -35,6 +39,26 @@ const NOT_FORWARDED: &[&str] = &[
     "content-length",
     "cookie",
 ];
+
+/// What proxies say about the request: only authhost says it to the MCP server. The
+/// browser's `Origin` was authhost's to check; the MCP server's client is authhost.
+const PROXY_HEADERS: &[&str] = &["forwarded", "x-real-ip", "origin"];
+const PROXY_PREFIXES: &[&str] = &["x-forwarded-", "x-auth-request-"];
+
+/// Characters identity header values carry as they are; every other byte of their
+/// UTF-8 is percent-encoded (RFC 3986), `%` and `,` (the list separator) included.
+const HEADER_SAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b'%')
+    .add(b',')
+    .add(b'"')
+    .add(b'\\')
+    .add(0x7f);
+
+/// A header name as servers behind CGI/WSGI-style stacks read it: case folded, `_`
+/// taken for `-` (`X_Authhost_Groups` is `X-Authhost-Groups` there).
+fn read_as(name: &HeaderName) -> String {
+    name.as_str().replace('_', "-")
+}
 
 /// The identity header names of one MCP server, checked at start.
 #[derive(Debug)]
@@ -87,22 +111,36 @@ impl IdentityHeaders {
         }
     }
 
-    /// Whether a client-sent header must be dropped (it could forge what we set).
-    fn is_ours(&self, name: &HeaderName) -> bool {
-        name.as_str().starts_with(IDENTITY_PREFIX)
-            || [
-                &self.user_id,
-                &self.username,
-                &self.email,
-                &self.name,
-                &self.groups,
-                &self.roles,
-                &self.client_id,
-                &self.upstream_token,
-            ]
-            .contains(&name)
-            || self.token.as_ref() == Some(name)
+    fn ours(&self) -> impl Iterator<Item = &HeaderName> {
+        [
+            &self.user_id,
+            &self.username,
+            &self.email,
+            &self.name,
+            &self.groups,
+            &self.roles,
+            &self.client_id,
+            &self.upstream_token,
+        ]
+        .into_iter()
+        .chain(&self.token)
     }
+}
+
+/// Whether a client-sent header must not reach the MCP server: it could forge what
+/// authhost says (identity, proxy headers), carries the client's credentials, or is
+/// the proxy's own business.
+fn dropped(resource: &Resource, name: &HeaderName) -> bool {
+    let read = read_as(name);
+    NOT_FORWARDED.contains(&read.as_str())
+        || PROXY_HEADERS.contains(&read.as_str())
+        || PROXY_PREFIXES.iter().any(|p| read.starts_with(p))
+        || read.starts_with(IDENTITY_PREFIX)
+        || resource
+            .identity_headers
+            .ours()
+            .chain(&resource.api_key_headers)
+            .any(|ours| read_as(ours) == read)
 }
 
 /// The identity token's claims: who, for which MCP server, briefly.
@@ -113,7 +151,7 @@ struct IdentityClaims<'a> {
     iat: i64,
     exp: i64,
     #[serde(flatten)]
-    user: &'a super::caller::User,
+    user: &'a User,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,12 +166,16 @@ pub async fn proxy(
     caller: &Caller,
     parts: Parts,
     body: reqwest::Body,
-    filter_tools: Option<jsonrpc::ToolFilter>,
-) -> Response {
-    let headers = match upstream_headers(state, resource, caller, &parts.headers).await {
-        Ok(headers) => headers,
-        Err(response) => return response,
-    };
+    filter: Option<jsonrpc::Filter>,
+) -> Result<Response, GatewayError> {
+    let mut headers = upstream_headers(state, resource, caller, &parts).await?;
+    if filter.is_some() {
+        // A list answer must be read to be filtered: no compression.
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
     let mut url = resource.upstream.clone();
     url.set_query(parts.uri.query());
     let send = state
@@ -143,6 +185,7 @@ pub async fn proxy(
         .body(body)
         .send();
     let timeout = Duration::from_millis(resource.settings.timeout_ms);
+    let unreachable = |status, message: String| GatewayError::Upstream { status, message };
     let upstream = match tokio::time::timeout(timeout, send).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
@@ -151,91 +194,136 @@ pub async fn proxy(
                 "MCP server unreachable: {}",
                 error.without_url()
             );
-            state.metrics.gateway(&resource.name, "upstream_error");
-            return upstream_error(
+            return Err(unreachable(
                 StatusCode::BAD_GATEWAY,
-                &format!(
+                format!(
                     "the MCP server behind authhost ({}) is unreachable",
                     resource.name
                 ),
-            );
+            ));
         }
         Err(_) => {
             tracing::warn!(
                 resource = resource.name,
                 "MCP server did not answer within {timeout:?}"
             );
-            state.metrics.gateway(&resource.name, "upstream_error");
-            return upstream_error(
+            return Err(unreachable(
                 StatusCode::GATEWAY_TIMEOUT,
-                &format!(
+                format!(
                     "the MCP server behind authhost ({}) did not answer within {} ms",
                     resource.name, resource.settings.timeout_ms
                 ),
-            );
+            ));
         }
     };
-    state.metrics.gateway(&resource.name, "forwarded");
-    let mut response = Response::builder().status(upstream.status());
+    let status = upstream.status();
+    // The MCP server's own challenge would send the client to another authorization
+    // server than authhost: it is authhost's business, not the client's.
+    let challenged = upstream.headers().contains_key(header::WWW_AUTHENTICATE);
+    if status == StatusCode::UNAUTHORIZED || (status == StatusCode::FORBIDDEN && challenged) {
+        tracing::warn!(
+            resource = resource.name,
+            status = status.as_u16(),
+            "the MCP server refused authhost's request; check that it trusts authhost (identity headers, tokens) instead of asking clients for its own credentials"
+        );
+        return Err(unreachable(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "the MCP server behind authhost ({}) refused the request (HTTP {}); its operator must let authhost in",
+                resource.name,
+                status.as_u16()
+            ),
+        ));
+    }
+    let mut response = Response::builder().status(status);
     let content_type = upstream
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let keep = filter_tools.filter(|_| upstream.status().is_success());
     for (name, value) in upstream.headers() {
-        if !NOT_FORWARDED.contains(&name.as_str()) {
+        let cookie = *name == header::SET_COOKIE && !resource.settings.relay_cookies;
+        if !NOT_FORWARDED.contains(&name.as_str()) && !cookie {
             response = response.header(name, value);
         }
     }
-    let body = match keep {
-        Some(keep) if content_type.starts_with("application/json") => {
-            match upstream.bytes().await {
-                Ok(bytes) => Body::from(
-                    jsonrpc::filter_json_body(&bytes, &*keep).unwrap_or_else(|| bytes.to_vec()),
-                ),
-                Err(e) => {
-                    tracing::warn!(
-                        resource = resource.name,
-                        "reading the MCP server's answer: {e}"
-                    );
-                    return upstream_error(
-                        StatusCode::BAD_GATEWAY,
-                        "the MCP server's answer broke off",
-                    );
-                }
-            }
-        }
-        Some(keep) if content_type.starts_with("text/event-stream") => {
-            let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-            Body::from_stream(jsonrpc::filter_sse(stream, keep))
-        }
-        // Streamed as it arrives: SSE events reach the client one by one, and a
-        // client going away drops the upstream request with it.
-        _ => Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other)),
+    let filter = filter.filter(|_| status.is_success());
+    let body = match filter {
+        None => Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other)),
+        Some(filter) => filtered(resource, upstream, &content_type, filter).await?,
     };
-    response
+    Ok(response
         .body(body)
-        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        .unwrap_or_else(|_| Response::new(Body::empty())))
+}
+
+/// The answer to a request that lists tools, resources or prompts, with what the
+/// caller may not use taken out. Anything that cannot be read (compressed, not JSON)
+/// is not passed on: it may hold what the policy hides.
+async fn filtered(
+    resource: &Resource,
+    upstream: reqwest::Response,
+    content_type: &str,
+    filter: jsonrpc::Filter,
+) -> Result<Body, GatewayError> {
+    let refused = |why: String| {
+        tracing::warn!(
+            resource = resource.name,
+            "a list answer authhost cannot filter: {why}"
+        );
+        GatewayError::Upstream {
+            status: StatusCode::BAD_GATEWAY,
+            message: format!("the MCP server's answer cannot be checked by authhost ({why})"),
+        }
+    };
+    if let Some(encoding) = upstream
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .filter(|e| e.as_bytes() != b"identity")
+    {
+        return Err(refused(format!("Content-Encoding: {encoding:?}")));
+    }
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("text/event-stream") {
+        // Streamed as it arrives: each event is filtered as soon as it is complete.
+        let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+        return Ok(Body::from_stream(jsonrpc::filter_sse(stream, filter)));
+    }
+    let bytes = upstream
+        .bytes()
+        .await
+        .map_err(|e| refused(format!("it broke off: {}", e.without_url())))?;
+    if bytes.is_empty() {
+        return Ok(Body::empty());
+    }
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(refused(format!("Content-Type `{media}`")));
+    }
+    match jsonrpc::filter_json_body(&bytes, &*filter) {
+        Ok(Some(changed)) => Ok(Body::from(changed)),
+        Ok(None) => Ok(Body::from(bytes)),
+        Err(why) => Err(refused(why)),
+    }
 }
 
 async fn upstream_headers(
     state: &AppState,
     resource: &Resource,
     caller: &Caller,
-    incoming: &HeaderMap,
-) -> Result<HeaderMap, Response> {
+    parts: &Parts,
+) -> Result<HeaderMap, GatewayError> {
     let ours = &resource.identity_headers;
     let mut headers = HeaderMap::new();
-    for (name, value) in incoming {
-        if !NOT_FORWARDED.contains(&name.as_str()) && !ours.is_ours(name) {
+    for (name, value) in &parts.headers {
+        if !dropped(resource, name) {
             headers.append(name.clone(), value.clone());
         }
     }
+    set_forwarded(state, parts, &mut headers);
     let mut set = |name: &HeaderName, value: &str| {
-        // Values that cannot be header values (non-visible ASCII) are left out.
-        if let Ok(value) = HeaderValue::from_str(value) {
+        let encoded = percent_encoding::utf8_percent_encode(value, HEADER_SAFE).to_string();
+        if let Ok(value) = HeaderValue::from_str(&encoded) {
             headers.insert(name.clone(), value);
         }
     };
@@ -252,18 +340,26 @@ async fn upstream_headers(
                 set(name, value);
             }
         }
-        if !user.groups.is_empty() {
-            set(&ours.groups, &user.groups.join(","));
+        for (name, list) in [(&ours.groups, &user.groups), (&ours.roles, &user.roles)] {
+            if !list.is_empty() {
+                // Each entry encoded on its own (a `,` in one becomes `%2C`), then joined.
+                let encoded: Vec<String> = list
+                    .iter()
+                    .map(|v| percent_encoding::utf8_percent_encode(v, HEADER_SAFE).to_string())
+                    .collect();
+                if let Ok(value) = HeaderValue::from_str(&encoded.join(",")) {
+                    headers.insert(name.clone(), value);
+                }
+            }
         }
-        if !user.roles.is_empty() {
-            set(&ours.roles, &user.roles.join(","));
-        }
-        set(
-            &HeaderName::from_static("x-authhost-auth"),
-            caller.via.as_str(),
-        );
+        let mut set = |name: &'static str, value: &str| {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        set("x-authhost-auth", caller.via.as_str());
         if let Some(provider) = &caller.provider {
-            set(&HeaderName::from_static("x-authhost-provider"), provider);
+            set("x-authhost-provider", provider);
         }
     }
     if let Some(token_header) = &ours.token {
@@ -284,15 +380,18 @@ async fn upstream_headers(
             auth: caller.via.as_str(),
             scope: caller.scopes.join(" "),
         };
-        match state.signer.sign_as(IDENTITY_TOKEN_TYPE, &claims) {
-            Ok(token) => set(token_header, &token),
-            Err(e) => {
+        let token = state
+            .signer
+            .sign_as(IDENTITY_TOKEN_TYPE, &claims)
+            .map_err(|e| {
                 tracing::error!("signing an identity token: {e:#}");
-                return Err(upstream_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "authhost could not sign the identity token",
-                ));
-            }
+                GatewayError::Upstream {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: "authhost could not sign the identity token".into(),
+                }
+            })?;
+        if let Ok(value) = HeaderValue::from_str(&token) {
+            headers.insert(token_header.clone(), value);
         }
     }
     if resource.settings.forward_upstream_token
@@ -303,16 +402,60 @@ async fn upstream_headers(
         } else {
             token.expose().to_string()
         };
-        set(&ours.upstream_token, &value);
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(ours.upstream_token.clone(), value);
+        }
     }
     Ok(headers)
+}
+
+/// `X-Forwarded-For`, `-Proto` and `-Host` as authhost knows them: the client address
+/// appended to what a trusted proxy in front said (and only then), the public origin
+/// from `base_url`.
+fn set_forwarded(state: &AppState, parts: &Parts, headers: &mut HeaderMap) {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut chain = Vec::new();
+    if let Some(peer) = peer {
+        if state.trusted_proxies.iter().any(|net| net.contains(&peer)) {
+            chain.extend(
+                parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(String::from),
+            );
+        }
+        chain.push(peer.to_string());
+    }
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    if !chain.is_empty() {
+        set("x-forwarded-for", &chain.join(", "));
+    }
+    if let Ok(base) = url::Url::parse(&state.issuer) {
+        set("x-forwarded-proto", base.scheme());
+        if let Some(host) = base.host_str() {
+            let host = match base.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            };
+            set("x-forwarded-host", &host);
+        }
+    }
 }
 
 async fn upstream_access_token(
     state: &AppState,
     resource: &Resource,
     caller: &Caller,
-) -> Result<Option<crate::secret::Secret>, Response> {
+) -> Result<Option<crate::secret::Secret>, GatewayError> {
     let (grant_id, sealed) = match &caller.upstream {
         UpstreamToken::None => return Ok(None),
         UpstreamToken::Presented(token) => return Ok(Some(token.clone())),
@@ -344,30 +487,48 @@ async fn upstream_access_token(
                 resource: Some(&resource.name),
                 detail: Some(why.clone()),
             });
-            Err(reject::unauthorized(
-                state,
-                resource,
-                Some(&format!("{why}; sign in again")),
-            ))
+            Err(GatewayError::Unauthenticated(Some(format!(
+                "{why}; sign in again"
+            ))))
         }
         Err(Unavailable::ProviderFailed(why)) => {
             tracing::warn!(
                 provider = caller.provider.as_deref(),
                 "refreshing an upstream token: {why}"
             );
-            Err(upstream_error(
-                StatusCode::BAD_GATEWAY,
-                "authhost could not refresh your upstream token; try again shortly",
-            ))
+            Err(GatewayError::Upstream {
+                status: StatusCode::BAD_GATEWAY,
+                message: "authhost could not refresh your upstream token; try again shortly".into(),
+            })
         }
     }
 }
 
-/// An HTTP error whose body is a JSON-RPC error, so MCP clients show the message.
-pub fn upstream_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(jsonrpc::error(serde_json::Value::Null, -32603, message)),
-    )
-        .into_response()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_values_are_percent_encoded_where_needed() {
+        let encode = |v: &str| percent_encoding::utf8_percent_encode(v, HEADER_SAFE).to_string();
+        assert_eq!(encode("Alice Example"), "Alice Example");
+        assert_eq!(encode("alice@example.com"), "alice@example.com");
+        assert_eq!(encode("Zoë"), "Zo%C3%AB");
+        assert_eq!(encode("山田"), "%E5%B1%B1%E7%94%B0");
+        assert_eq!(encode("a,b"), "a%2Cb");
+        assert_eq!(encode("100%"), "100%25");
+        assert_eq!(encode("x\r\ny"), "x%0D%0Ay");
+    }
+
+    #[test]
+    fn header_names_are_read_as_wsgi_does() {
+        assert_eq!(
+            read_as(&HeaderName::from_static("x_authhost_groups")),
+            "x-authhost-groups"
+        );
+        assert_eq!(
+            read_as(&HeaderName::from_static("x-forwarded_user")),
+            "x-forwarded-user"
+        );
+    }
 }

@@ -1,91 +1,76 @@
-//! The little of MCP's JSON-RPC the gateway reads: which tools a request calls or
-//! lists, the errors it answers denials with, and `tools/list` results with the tools
-//! the caller may not call taken out (in JSON and in SSE responses).
+//! The little of MCP's JSON-RPC the gateway writes: the errors it answers with, and
+//! list results (tools, resources, resource templates, prompts) with what the caller
+//! may not use taken out, in JSON and in SSE responses.
 
+use super::body::Target;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
-/// JSON-RPC error code for a call authhost's policy refuses (in the range JSON-RPC
-/// leaves to servers).
-pub const POLICY_DENIED: i64 = -32001;
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const INTERNAL_ERROR: i64 = -32603;
 
-/// Which tools the caller may see.
-pub type ToolFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// What a request body asks for, as far as policies care.
-#[derive(Debug, Default)]
-pub struct Inspected {
-    /// `(id, tool name)` of every `tools/call`.
-    pub calls: Vec<(Value, String)>,
-    /// Whether any message is a `tools/list` request.
-    pub lists_tools: bool,
-    /// The ids of every request in the body (for error responses).
-    pub ids: Vec<Value>,
-}
-
-/// Read a request body: one message or a batch. `None` when it is not JSON-RPC; the
-/// MCP server is then left to answer.
-pub fn inspect(body: &[u8]) -> Option<Inspected> {
-    let parsed: Value = serde_json::from_slice(body).ok()?;
-    let messages = match parsed {
-        Value::Array(items) => items,
-        single => vec![single],
-    };
-    let mut inspected = Inspected::default();
-    for message in &messages {
-        let Some(id) = message.get("id").filter(|id| !id.is_null()) else {
-            continue;
-        };
-        inspected.ids.push(id.clone());
-        match message["method"].as_str() {
-            Some("tools/call") => {
-                let name = message["params"]["name"].as_str().unwrap_or("").to_string();
-                inspected.calls.push((id.clone(), name));
-            }
-            Some("tools/list") => inspected.lists_tools = true,
-            _ => {}
-        }
-    }
-    Some(inspected)
-}
+/// What the caller may see in list answers.
+pub type Filter = std::sync::Arc<dyn Fn(&Target) -> bool + Send + Sync>;
 
 pub fn error(id: Value, code: i64, message: &str) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
 }
 
-/// Remove from a `tools/list` result every tool `keep` refuses. Other messages pass
-/// unchanged. Returns whether anything changed.
-pub fn filter_tools(message: &mut Value, keep: &dyn Fn(&str) -> bool) -> bool {
-    let Some(tools) = message
-        .get_mut("result")
-        .and_then(|r| r.get_mut("tools"))
-        .and_then(Value::as_array_mut)
-    else {
+/// A list in a result: its key, the field naming each entry, and what that names.
+type List = (&'static str, &'static str, fn(String) -> Target);
+
+const LISTS: [List; 4] = [
+    ("tools", "name", Target::Tool),
+    ("resources", "uri", Target::Resource),
+    ("resourceTemplates", "uriTemplate", Target::Resource),
+    ("prompts", "name", Target::Prompt),
+];
+
+/// Remove from a list result (tools, resources, resource templates, prompts) every
+/// entry `keep` refuses. Other messages pass unchanged. Returns whether anything
+/// changed.
+pub fn filter_lists(message: &mut Value, keep: &dyn Fn(&Target) -> bool) -> bool {
+    let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
         return false;
     };
-    let before = tools.len();
-    tools.retain(|tool| tool["name"].as_str().is_some_and(keep));
-    tools.len() != before
+    let mut changed = false;
+    for (list, field, target) in LISTS {
+        let Some(entries) = result.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        let before = entries.len();
+        entries.retain(|entry| {
+            entry[field]
+                .as_str()
+                .is_some_and(|name| keep(&target(name.to_string())))
+        });
+        changed |= entries.len() != before;
+    }
+    changed
 }
 
-/// Filter a whole JSON body (one message or a batch).
-pub fn filter_json_body(body: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
-    let mut parsed: Value = serde_json::from_slice(body).ok()?;
+/// Filter a whole JSON body (one message or a batch): the new body when anything was
+/// taken out, `Ok(None)` when nothing was, `Err` when the body is not JSON (the
+/// caller must not pass it on: it may hold what the filter would have taken out).
+pub fn filter_json_body(
+    body: &[u8],
+    keep: &dyn Fn(&Target) -> bool,
+) -> Result<Option<Vec<u8>>, String> {
+    let mut parsed: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
     let changed = match &mut parsed {
         Value::Array(items) => items
             .iter_mut()
-            .fold(false, |changed, m| filter_tools(m, keep) | changed),
-        single => filter_tools(single, keep),
+            .fold(false, |changed, m| filter_lists(m, keep) | changed),
+        single => filter_lists(single, keep),
     };
-    changed.then(|| serde_json::to_vec(&parsed).unwrap_or_default())
+    Ok(changed.then(|| serde_json::to_vec(&parsed).unwrap_or_default()))
 }
 
 /// Filter an SSE stream event by event, passing each on as soon as it is complete.
-pub fn filter_sse<S, E>(
-    upstream: S,
-    keep: ToolFilter,
-) -> impl Stream<Item = Result<Bytes, E>> + Send
+pub fn filter_sse<S, E>(upstream: S, keep: Filter) -> impl Stream<Item = Result<Bytes, E>> + Send
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Send + 'static,
@@ -128,7 +113,7 @@ fn event_end(buffer: &[u8]) -> Option<usize> {
 }
 
 /// The event with its `data` filtered, or `None` to pass it unchanged.
-fn rewrite_event(event: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Bytes> {
+fn rewrite_event(event: &[u8], keep: &dyn Fn(&Target) -> bool) -> Option<Bytes> {
     let text = std::str::from_utf8(event).ok()?;
     let mut data = String::new();
     let mut other_lines = Vec::new();
@@ -143,7 +128,7 @@ fn rewrite_event(event: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Bytes> {
         }
     }
     let mut message: Value = serde_json::from_str(&data).ok()?;
-    if !filter_tools(&mut message, keep) {
+    if !filter_lists(&mut message, keep) {
         return None;
     }
     let mut out = String::new();
@@ -162,15 +147,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inspects_calls_lists_and_batches() {
-        let one =
-            inspect(br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"drop"}}"#)
-                .unwrap();
-        assert_eq!(one.calls, vec![(json!(7), "drop".to_string())]);
-        let batch = inspect(br#"[{"jsonrpc":"2.0","id":"a","method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#).unwrap();
-        assert!(batch.lists_tools && batch.calls.is_empty());
-        assert_eq!(batch.ids, vec![json!("a")]);
-        assert!(inspect(b"not json").is_none());
+    fn lists_of_every_kind_are_filtered() {
+        let mut answer = json!({"jsonrpc": "2.0", "id": 1, "result": {
+            "tools": [{"name": "echo"}, {"name": "drop"}],
+            "resources": [{"uri": "file:///public/a"}, {"uri": "file:///secret/b"}],
+            "resourceTemplates": [{"uriTemplate": "file:///secret/{x}"}],
+            "prompts": [{"name": "greet"}, {"name": "secret_prompt"}],
+        }});
+        let keep = |t: &Target| match t {
+            Target::Tool(n) => n != "drop",
+            Target::Resource(u) => !u.starts_with("file:///secret"),
+            Target::Prompt(n) => !n.starts_with("secret"),
+        };
+        assert!(filter_lists(&mut answer, &keep));
+        let result = &answer["result"];
+        assert_eq!(result["tools"], json!([{"name": "echo"}]));
+        assert_eq!(result["resources"], json!([{"uri": "file:///public/a"}]));
+        assert_eq!(result["resourceTemplates"], json!([]));
+        assert_eq!(result["prompts"], json!([{"name": "greet"}]));
+        assert!(filter_json_body(b"\x1f\x8b gzip", &keep).is_err());
     }
 
     #[tokio::test]
@@ -181,7 +176,7 @@ mod tests {
         ];
         let filtered: Vec<Bytes> = filter_sse(
             futures_util::stream::iter(chunks),
-            std::sync::Arc::new(|t: &str| t != "drop"),
+            std::sync::Arc::new(|t: &Target| *t != Target::Tool("drop".into())),
         )
         .map(|r| r.unwrap())
         .collect()

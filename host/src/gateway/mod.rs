@@ -1,24 +1,27 @@
 //! The gateway in front of an MCP server: who is calling (per the server's auth mode),
-//! whether the server's policy lets them in and lets them call the tools they ask for,
-//! then a faithful streaming proxy with their identity and, where configured, their
-//! upstream token. Decided on every request: MCP has no session to lean on.
+//! whether the server's policy lets them in and lets them use the tools, resources and
+//! prompts they ask for, then a faithful streaming proxy with their identity and, where
+//! configured, their upstream token. Decided on every request: MCP has no session to
+//! lean on. Every decision fails closed: what cannot be judged is not forwarded.
 
+pub mod body;
 pub mod cache;
 pub mod caller;
+pub mod error;
 pub mod forward;
 pub mod jsonrpc;
 pub mod policy;
-mod reject;
 pub mod resource;
 pub mod upstream_token;
 
-use crate::audit::Event;
 use crate::state::{AppState, Resource};
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use body::{Judged, Refusal};
 use caller::{Caller, Rejection, Via};
-use policy::ToolDenial;
+use error::GatewayError;
+use policy::Denial;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -27,168 +30,213 @@ pub async fn handle(
     resource: Arc<Resource>,
     request: Request,
 ) -> Response {
-    let Some(token) = caller::bearer(request.headers()) else {
-        state.metrics.gateway(&resource.name, "unauthenticated");
-        return reject::unauthorized(&state, &resource, None);
+    let caller = match admit(&state, &resource, request.headers()).await {
+        Ok(caller) => caller,
+        Err(error) => return error.respond(&state, &resource, None),
+    };
+    match pass(&state, &resource, &caller, request).await {
+        Ok(response) => {
+            state.metrics.gateway(&resource.name, "forwarded");
+            response
+        }
+        Err(error) => error.respond(&state, &resource, Some(&caller)),
+    }
+}
+
+/// Who is calling, if they may use this server at all.
+async fn admit(
+    state: &AppState,
+    resource: &Resource,
+    headers: &HeaderMap,
+) -> Result<Caller, GatewayError> {
+    check_origin(state, headers)?;
+    let token = caller::credentials(headers, resource).map_err(|why| GatewayError::BadRequest {
+        status: StatusCode::BAD_REQUEST,
+        code: jsonrpc::INVALID_REQUEST,
+        message: why.into(),
+    })?;
+    let Some(token) = token else {
+        return Err(GatewayError::Unauthenticated(None));
     };
     // An address that keeps presenting bad credentials is not heard for a while.
     let addr = crate::rate_limit::client_addr();
-    if let Err(wait) = state.rate_limits.check_blocked(addr) {
-        state.metrics.gateway(&resource.name, "rate_limited");
-        return reject::too_many(wait);
-    }
-    let caller = match caller::authenticate(&state, &resource, token).await {
-        Ok(caller) => caller,
-        Err(rejection) => {
-            if matches!(rejection, Rejection::Unauthenticated(_)) {
+    state
+        .rate_limits
+        .check_blocked(addr)
+        .map_err(GatewayError::RateLimited)?;
+    let caller = caller::authenticate(state, resource, token)
+        .await
+        .map_err(|rejection| match rejection {
+            Rejection::Unauthenticated(why) => {
                 state.rate_limits.auth_failed(addr);
+                GatewayError::Unauthenticated(why)
             }
-            return rejected(&state, &resource, rejection);
-        }
+            Rejection::InsufficientScope => {
+                GatewayError::InsufficientScope(resource.scopes.clone())
+            }
+            Rejection::Unavailable(what) => GatewayError::Unavailable(what.into()),
+        })?;
+    resource
+        .policy
+        .admits(&caller)
+        .map_err(GatewayError::Forbidden)?;
+    Ok(caller)
+}
+
+/// A page on another site may not drive a user's browser (and cookies-free bearer
+/// tokens are no defence against DNS rebinding): an `Origin` header, when present,
+/// must be `base_url`'s, one of `cors_origins` or one of `allowed_origins`.
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
     };
-    if let Err(why) = resource.policy.admits(&caller) {
-        deny(&state, &resource, &caller, why.clone());
-        state.metrics.gateway(&resource.name, "forbidden");
-        let body = jsonrpc::error(
-            Value::Null,
-            jsonrpc::POLICY_DENIED,
-            &format!("authhost policy: {why}"),
-        );
-        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
-    }
-    let (parts, body) = request.into_parts();
-    if !(resource.policy.restricts_tools() && parts.method == Method::POST) {
-        let body = reqwest::Body::wrap_stream(body.into_data_stream());
-        return forward::proxy(&state, &resource, &caller, parts, body, None).await;
-    }
-    // Tool policies: read the request to see which tools it calls or lists.
-    let bytes = match axum::body::to_bytes(body, resource.settings.max_request_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return forward::upstream_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "the request is larger than {} bytes",
-                    resource.settings.max_request_bytes
-                ),
-            );
-        }
-    };
-    let inspected = jsonrpc::inspect(&bytes).unwrap_or_default();
-    let denied: Vec<(Value, ToolDenial)> = inspected
-        .calls
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+    let server = &state.config.server;
+    let allowed = server
+        .cors_origins
         .iter()
-        .filter_map(|(id, tool)| {
-            let denial = resource.policy.allows_tool(&caller, tool).err()?;
-            Some((id.clone(), denial))
-        })
-        .collect();
-    // An OAuth client lacking only scopes can get them: challenge it to step up
-    // (MCP's scope challenge), for a single call; anything else is a JSON-RPC error.
-    if let [(_, denial)] = &denied[..]
-        && inspected.ids.len() == 1
-        && can_step_up(&caller, denial)
-    {
-        deny(&state, &resource, &caller, denial.reason.clone());
-        state.metrics.gateway(&resource.name, "forbidden");
-        let mut needed = resource.scopes.clone();
-        needed.extend(denial.missing_scopes.iter().cloned());
-        return reject::insufficient_scope(&state, &resource, &needed);
+        .chain(&server.allowed_origins)
+        .any(|o| o == "*" || o.trim_end_matches('/') == origin)
+        || state
+            .issuer
+            .strip_prefix(origin)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if allowed {
+        Ok(())
+    } else {
+        Err(GatewayError::ForeignOrigin(origin.to_string()))
     }
-    if !denied.is_empty() {
-        state.metrics.gateway(&resource.name, "denied_tool");
-        return deny_calls(&state, &resource, &caller, &inspected, denied);
+}
+
+/// Look into the request where the policy needs to, then forward it.
+async fn pass(
+    state: &AppState,
+    resource: &Arc<Resource>,
+    caller: &Caller,
+    request: Request,
+) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    if !resource.policy.inspects_bodies() {
+        let body = reqwest::Body::wrap_stream(body.into_data_stream());
+        return forward::proxy(state, resource, caller, parts, body, None).await;
     }
-    let filter = inspected.lists_tools.then(|| {
+    // The policy looks into bodies: each is read whole and judged, and only what was
+    // judged goes on.
+    let limit = resource.settings.max_request_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| GatewayError::TooLarge(limit))?;
+    if parts.method != Method::POST {
+        if !bytes.is_empty() {
+            return Err(bad_request(Refusal::Malformed(format!(
+                "a {} request must not have a body",
+                parts.method
+            ))));
+        }
+        return forward::proxy(
+            state,
+            resource,
+            caller,
+            parts,
+            reqwest::Body::from(bytes),
+            None,
+        )
+        .await;
+    }
+    let judged = body::judge(&parts.headers, &bytes).map_err(bad_request)?;
+    check_targets(resource, caller, &judged)?;
+    let filter = judged.lists().then(|| {
         let (resource, caller) = (resource.clone(), caller.clone());
-        // Tools behind a scope an OAuth client can step up to stay listed.
+        // What an OAuth client could step up to stays listed.
         Arc::new(
-            move |tool: &str| match resource.policy.allows_tool(&caller, tool) {
+            move |target: &body::Target| match resource.policy.allows(&caller, target) {
                 Ok(()) => true,
                 Err(denial) => can_step_up(&caller, &denial),
             },
-        ) as jsonrpc::ToolFilter
+        ) as jsonrpc::Filter
     });
-    forward::proxy(
-        &state,
-        &resource,
-        &caller,
-        parts,
-        reqwest::Body::from(bytes),
-        filter,
-    )
-    .await
+    let canonical = reqwest::Body::from(judged.canonical);
+    forward::proxy(state, resource, caller, parts, canonical, filter).await
+}
+
+fn bad_request(refusal: Refusal) -> GatewayError {
+    let status = refusal.status();
+    let (code, message) = match refusal {
+        Refusal::Unsupported(m) => (jsonrpc::PARSE_ERROR, m),
+        Refusal::Malformed(m) => (jsonrpc::INVALID_REQUEST, m),
+        Refusal::HeaderMismatch(m) => (error::HEADER_MISMATCH, format!("Header mismatch: {m}")),
+    };
+    GatewayError::BadRequest {
+        status,
+        code,
+        message,
+    }
+}
+
+/// Every tool called, resource read and prompt got must be allowed; otherwise nothing
+/// of the body is forwarded.
+fn check_targets(
+    resource: &Resource,
+    caller: &Caller,
+    judged: &Judged,
+) -> Result<(), GatewayError> {
+    let denied: Vec<(usize, Denial)> = judged
+        .messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let denial = resource.policy.allows(caller, m.target.as_ref()?).err()?;
+            Some((i, denial))
+        })
+        .collect();
+    if denied.is_empty() {
+        return Ok(());
+    }
+    // An OAuth client lacking only scopes can get them: challenge it to step up (MCP's
+    // scope challenge), for a single request; anything else is a JSON-RPC error.
+    if let [(_, denial)] = &denied[..]
+        && judged.messages.len() == 1
+        && can_step_up(caller, denial)
+    {
+        let mut needed = resource.scopes.clone();
+        needed.extend(denial.missing_scopes.iter().cloned());
+        return Err(GatewayError::InsufficientScope(needed));
+    }
+    Err(denied_answer(judged, denied))
+}
+
+/// The JSON-RPC answer to a body with denied requests: an error for each request (the
+/// others in a batch say they were not run, since the batch was not forwarded);
+/// notifications get none, so a body of only notifications gets one error without id.
+fn denied_answer(judged: &Judged, denied: Vec<(usize, Denial)>) -> GatewayError {
+    let answers: Vec<Value> = judged
+        .messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, message)| {
+            let id = message.id.clone()?;
+            let text = match denied.iter().find(|(d, _)| *d == i) {
+                Some((_, denial)) => format!("authhost policy: {}", denial.reason),
+                None => "not run: the batch contains a request authhost's policy denies".into(),
+            };
+            Some(jsonrpc::error(id, error::POLICY_DENIED, &text))
+        })
+        .collect();
+    let reasons: Vec<String> = denied.into_iter().map(|(_, d)| d.reason).collect();
+    let answer = match (judged.batch, answers.len()) {
+        (_, 0) => jsonrpc::error(
+            Value::Null,
+            error::POLICY_DENIED,
+            &format!("authhost policy: {}", reasons.join("; ")),
+        ),
+        (false, _) => answers.into_iter().next().unwrap_or_default(),
+        (true, _) => Value::Array(answers),
+    };
+    GatewayError::Denied { answer, reasons }
 }
 
 /// Whether a new authorization would get the caller past `denial`: only scopes are
 /// missing, and the caller is an OAuth client (API keys and shared tokens cannot ask).
-fn can_step_up(caller: &Caller, denial: &ToolDenial) -> bool {
+fn can_step_up(caller: &Caller, denial: &Denial) -> bool {
     caller.via == Via::Oauth && !denial.missing_scopes.is_empty()
-}
-
-fn rejected(state: &AppState, resource: &Resource, rejection: Rejection) -> Response {
-    match rejection {
-        Rejection::Unauthenticated(why) => {
-            state.metrics.gateway(&resource.name, "unauthenticated");
-            // Credentials that were presented and did not work (an expired token, a
-            // revoked key, a guess); never the credential itself.
-            state.audit.record(Event {
-                event: "authentication_failed",
-                resource: Some(&resource.name),
-                detail: why.clone(),
-                ..Event::default()
-            });
-            reject::unauthorized(state, resource, why.as_deref())
-        }
-        Rejection::InsufficientScope => {
-            state.metrics.gateway(&resource.name, "forbidden");
-            reject::insufficient_scope(state, resource, &resource.scopes)
-        }
-        Rejection::Unavailable(what) => {
-            forward::upstream_error(StatusCode::SERVICE_UNAVAILABLE, what)
-        }
-    }
-}
-
-/// A JSON-RPC error for each denied call; in a batch, the other requests are not run
-/// either (and say so), since the batch was not forwarded.
-fn deny_calls(
-    state: &AppState,
-    resource: &Resource,
-    caller: &Caller,
-    inspected: &jsonrpc::Inspected,
-    denied: Vec<(Value, ToolDenial)>,
-) -> Response {
-    for (_, denial) in &denied {
-        deny(state, resource, caller, denial.reason.clone());
-    }
-    let error_for = |id: &Value| match denied.iter().find(|(d, _)| d == id) {
-        Some((_, denial)) => jsonrpc::error(
-            id.clone(),
-            jsonrpc::POLICY_DENIED,
-            &format!("authhost policy: {}", denial.reason),
-        ),
-        None => jsonrpc::error(
-            id.clone(),
-            jsonrpc::POLICY_DENIED,
-            "not run: the batch contains a call authhost's policy denies",
-        ),
-    };
-    let body = if inspected.ids.len() == 1 {
-        error_for(&inspected.ids[0])
-    } else {
-        Value::Array(inspected.ids.iter().map(error_for).collect())
-    };
-    axum::Json(body).into_response()
-}
-
-fn deny(state: &AppState, resource: &Resource, caller: &Caller, why: String) {
-    state.audit.record(Event {
-        event: "access_denied",
-        user: Some(&caller.user.sub),
-        client_id: caller.client_id.as_deref(),
-        provider: caller.provider.as_deref(),
-        resource: Some(&resource.name),
-        detail: Some(why),
-    });
 }

@@ -1,13 +1,16 @@
-//! Who may use an MCP server and call which of its tools, decided on every request
-//! from the caller alone (MCP has no session to remember a decision in).
+//! Who may use an MCP server and which of its tools, resources and prompts, decided on
+//! every request from the caller alone (MCP has no session to remember a decision in).
 //!
 //! Conditions are CEL expressions over:
 //! - `user`: `sub`, `preferred_username`, `email`, `email_verified`, `name`, `groups`,
 //!   `roles`, `extra` (the provider's extras, e.g. `extra.cloud_ids`);
 //! - `client_id`, `provider`, `auth` (`oauth`, `api_key`, `client_token`,
 //!   `static_token`), `scopes` (a list);
-//! - `tool`: the tool's name (empty for the server-wide condition).
+//! - `tool`, `uri`, `prompt`: the tool called, the resource read or the prompt got
+//!   (empty when the request is about something else, and for the server-wide
+//!   condition).
 
+use super::body::Target;
 use super::caller::Caller;
 use crate::config::PolicyConfig;
 use cel::{Context, Env, Program};
@@ -17,23 +20,37 @@ use wildmatch::WildMatch;
 pub struct Policy {
     env: Arc<Env>,
     allow: Option<Condition>,
-    allow_tools: Vec<WildMatch>,
-    deny_tools: Vec<WildMatch>,
+    tools: Capability,
+    resources: Capability,
+    prompts: Capability,
+}
+
+/// The allow and deny lists and rules of one kind of capability.
+#[derive(Default)]
+struct Capability {
+    allow: Vec<WildMatch>,
+    deny: Vec<WildMatch>,
     rules: Vec<Rule>,
+}
+
+impl Capability {
+    fn is_restricted(&self) -> bool {
+        !self.allow.is_empty() || !self.deny.is_empty() || !self.rules.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policy")
             .field("allow", &self.allow.as_ref().map(|c| &c.source))
-            .field("rules", &self.rules.len())
+            .field("tool_rules", &self.tools.rules.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Why a tool may not be called.
+/// Why a tool, resource or prompt may not be used.
 #[derive(Debug)]
-pub struct ToolDenial {
+pub struct Denial {
     pub reason: String,
     /// When only scopes are lacking: which. An OAuth client can get them by asking for
     /// them in a new authorization (step-up), so the answer is a scope challenge.
@@ -46,9 +63,25 @@ struct Condition {
 }
 
 struct Rule {
-    tools: Vec<WildMatch>,
+    names: Vec<WildMatch>,
     allow: Option<Condition>,
     scopes: Vec<String>,
+}
+
+impl Target {
+    fn kind(&self) -> &'static str {
+        match self {
+            Target::Tool(_) => "tool",
+            Target::Resource(_) => "resource",
+            Target::Prompt(_) => "prompt",
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Target::Tool(n) | Target::Resource(n) | Target::Prompt(n) => n,
+        }
+    }
 }
 
 impl Policy {
@@ -56,88 +89,127 @@ impl Policy {
     pub fn compile(config: &PolicyConfig, key: &str) -> Result<Policy, Vec<String>> {
         let env = Arc::new(Env::stdlib());
         let mut problems = Vec::new();
-        let mut condition = |source: &Option<String>, at: String| {
-            let source = source.as_ref()?;
-            match env.compile(source) {
-                Ok(program) => Some(Condition {
-                    source: source.clone(),
-                    program,
-                }),
-                Err(e) => {
-                    problems.push(format!(
-                        "{at}: `{source}` is not a valid CEL expression: {e}"
-                    ));
-                    None
-                }
+        let allow = compile_condition(&env, &config.allow, format!("{key}.allow"), &mut problems);
+        let mut capability = |table: &str, field: &str, allow, deny, rules: Vec<RuleConfig>| {
+            let rules = rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, (names, condition, scopes))| {
+                    if names.is_empty() {
+                        problems.push(format!("{key}.{table}[{i}].{field}: name at least one"));
+                    }
+                    let at = format!("{key}.{table}[{i}].allow");
+                    Rule {
+                        names: globs(names),
+                        allow: compile_condition(&env, condition, at, &mut problems),
+                        scopes: scopes.clone(),
+                    }
+                })
+                .collect();
+            Capability {
+                allow: globs(allow),
+                deny: globs(deny),
+                rules,
             }
         };
-        let allow = condition(&config.allow, format!("{key}.allow"));
-        let mut rules = Vec::new();
-        for (i, rule) in config.tools.iter().enumerate() {
-            rules.push(Rule {
-                tools: globs(&rule.tools),
-                allow: condition(&rule.allow, format!("{key}.tools[{i}].allow")),
-                scopes: rule.scopes.clone(),
-            });
-        }
-        for (i, rule) in config.tools.iter().enumerate() {
-            if rule.tools.is_empty() {
-                problems.push(format!("{key}.tools[{i}].tools: name at least one tool"));
-            }
-        }
+        let tools = capability(
+            "tools",
+            "tools",
+            &config.allow_tools,
+            &config.deny_tools,
+            config
+                .tools
+                .iter()
+                .map(|r| (&r.tools, &r.allow, &r.scopes))
+                .collect(),
+        );
+        let resources = capability(
+            "resources",
+            "uris",
+            &config.allow_resources,
+            &config.deny_resources,
+            config
+                .resources
+                .iter()
+                .map(|r| (&r.uris, &r.allow, &r.scopes))
+                .collect(),
+        );
+        let prompts = capability(
+            "prompts",
+            "prompts",
+            &config.allow_prompts,
+            &config.deny_prompts,
+            config
+                .prompts
+                .iter()
+                .map(|r| (&r.prompts, &r.allow, &r.scopes))
+                .collect(),
+        );
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Policy {
             env,
             allow,
-            allow_tools: globs(&config.allow_tools),
-            deny_tools: globs(&config.deny_tools),
-            rules,
+            tools,
+            resources,
+            prompts,
         })
     }
 
-    /// Whether anything restricts tools (so calls and lists must be looked into).
-    pub fn restricts_tools(&self) -> bool {
-        !self.allow_tools.is_empty() || !self.deny_tools.is_empty() || !self.rules.is_empty()
+    /// Whether anything restricts tools, resources or prompts: request bodies must then
+    /// be read (strictly) and list answers filtered.
+    pub fn inspects_bodies(&self) -> bool {
+        self.tools.is_restricted() || self.resources.is_restricted() || self.prompts.is_restricted()
     }
 
     /// The server-wide condition. `Err` says why not.
     pub fn admits(&self, caller: &Caller) -> Result<(), String> {
         match &self.allow {
-            Some(condition) => self.holds(condition, caller, ""),
+            Some(condition) => self.holds(condition, caller, None),
             None => Ok(()),
         }
     }
 
-    /// Whether the caller may call `tool`.
-    pub fn allows_tool(&self, caller: &Caller, tool: &str) -> Result<(), ToolDenial> {
-        let refused = |reason: String| ToolDenial {
+    fn capability(&self, target: &Target) -> &Capability {
+        match target {
+            Target::Tool(_) => &self.tools,
+            Target::Resource(_) => &self.resources,
+            Target::Prompt(_) => &self.prompts,
+        }
+    }
+
+    /// Whether the caller may use `target` (call the tool, read the resource, get the
+    /// prompt).
+    pub fn allows(&self, caller: &Caller, target: &Target) -> Result<(), Denial> {
+        let (kind, name) = (target.kind(), target.name());
+        let capability = self.capability(target);
+        let refused = |reason: String| Denial {
             reason,
             missing_scopes: Vec::new(),
         };
-        if self.deny_tools.iter().any(|g| g.matches(tool)) {
+        if capability.deny.iter().any(|g| g.matches(name)) {
             return Err(refused(format!(
-                "the tool `{tool}` is denied on this server"
+                "the {kind} `{name}` is denied on this server"
             )));
         }
-        if !self.allow_tools.is_empty() && !self.allow_tools.iter().any(|g| g.matches(tool)) {
+        if !capability.allow.is_empty() && !capability.allow.iter().any(|g| g.matches(name)) {
             return Err(refused(format!(
-                "the tool `{tool}` is not in this server's allowed tools"
+                "the {kind} `{name}` is not among this server's allowed {kind}s"
             )));
         }
         let mut missing_scopes: Vec<String> = Vec::new();
-        for rule in self
+        for rule in capability
             .rules
             .iter()
-            .filter(|r| r.tools.iter().any(|g| g.matches(tool)))
+            .filter(|r| r.names.iter().any(|g| g.matches(name)))
         {
             if let Some(condition) = &rule.allow {
-                self.holds(condition, caller, tool)
-                    .map_err(|why| refused(format!("calling `{tool}`: {why}")))?;
+                self.holds(condition, caller, Some(target))
+                    .map_err(|why| refused(format!("using the {kind} `{name}`: {why}")))?;
             }
             for scope in &rule.scopes {
-                if !caller.scopes.contains(scope) && !missing_scopes.contains(scope) {
+                if !caller.has_scope(scope) && !missing_scopes.contains(scope) {
                     missing_scopes.push(scope.clone());
                 }
             }
@@ -145,9 +217,9 @@ impl Policy {
         if missing_scopes.is_empty() {
             Ok(())
         } else {
-            Err(ToolDenial {
+            Err(Denial {
                 reason: format!(
-                    "the tool `{tool}` needs the scope `{}`",
+                    "the {kind} `{name}` needs the scope `{}`",
                     missing_scopes.join(" ")
                 ),
                 missing_scopes,
@@ -155,13 +227,21 @@ impl Policy {
         }
     }
 
-    /// Every scope a tool rule asks for: clients may request them for this server.
-    pub fn tool_scopes(&self) -> impl Iterator<Item = &String> {
-        self.rules.iter().flat_map(|r| r.scopes.iter())
+    /// Every scope a rule asks for: clients may request them for this server.
+    pub fn rule_scopes(&self) -> impl Iterator<Item = &String> {
+        [&self.tools, &self.resources, &self.prompts]
+            .into_iter()
+            .flat_map(|c| c.rules.iter().flat_map(|r| r.scopes.iter()))
     }
 
-    fn holds(&self, condition: &Condition, caller: &Caller, tool: &str) -> Result<(), String> {
+    fn holds(
+        &self,
+        condition: &Condition,
+        caller: &Caller,
+        target: Option<&Target>,
+    ) -> Result<(), String> {
         let refused = || format!("the condition `{}` does not hold for you", condition.source);
+        let named = |kind: fn(&Target) -> Option<&str>| target.and_then(kind).unwrap_or("");
         let mut context = Context::with_env(self.env.clone());
         let bound = context
             .add_variable("user", &caller.user)
@@ -173,7 +253,33 @@ impl Policy {
             })
             .and_then(|_| context.add_variable("auth", caller.via.as_str()))
             .and_then(|_| context.add_variable("scopes", &caller.scopes))
-            .and_then(|_| context.add_variable("tool", tool));
+            .and_then(|_| {
+                context.add_variable(
+                    "tool",
+                    named(|t| match t {
+                        Target::Tool(n) => Some(n),
+                        _ => None,
+                    }),
+                )
+            })
+            .and_then(|_| {
+                context.add_variable(
+                    "uri",
+                    named(|t| match t {
+                        Target::Resource(n) => Some(n),
+                        _ => None,
+                    }),
+                )
+            })
+            .and_then(|_| {
+                context.add_variable(
+                    "prompt",
+                    named(|t| match t {
+                        Target::Prompt(n) => Some(n),
+                        _ => None,
+                    }),
+                )
+            });
         if let Err(e) = bound {
             tracing::error!("policy variables: {e}");
             return Err(refused());
@@ -200,6 +306,30 @@ impl Policy {
     }
 }
 
+/// A rule as configured: the names it covers, its condition and its scopes.
+type RuleConfig<'a> = (&'a Vec<String>, &'a Option<String>, &'a Vec<String>);
+
+fn compile_condition(
+    env: &Env,
+    source: &Option<String>,
+    at: String,
+    problems: &mut Vec<String>,
+) -> Option<Condition> {
+    let source = source.as_ref()?;
+    match env.compile(source) {
+        Ok(program) => Some(Condition {
+            source: source.clone(),
+            program,
+        }),
+        Err(e) => {
+            problems.push(format!(
+                "{at}: `{source}` is not a valid CEL expression: {e}"
+            ));
+            None
+        }
+    }
+}
+
 fn globs(patterns: &[String]) -> Vec<WildMatch> {
     patterns.iter().map(|p| WildMatch::new(p)).collect()
 }
@@ -209,6 +339,10 @@ mod tests {
     use super::*;
     use crate::config::ToolRule;
     use crate::gateway::caller::{User, Via};
+
+    fn tool(name: &str) -> Target {
+        Target::Tool(name.into())
+    }
 
     fn caller(email: &str, groups: &[&str], scopes: &[&str]) -> Caller {
         Caller {
@@ -228,7 +362,6 @@ mod tests {
         let policy = Policy::compile(
             &PolicyConfig {
                 allow: Some(r#"user.email.endsWith("@example.com")"#.into()),
-                allow_tools: vec![],
                 deny_tools: vec!["drop_*".into()],
                 tools: vec![
                     ToolRule {
@@ -242,6 +375,7 @@ mod tests {
                         scopes: vec!["mcp:write".into()],
                     },
                 ],
+                ..PolicyConfig::default()
             },
             "p",
         )
@@ -251,25 +385,25 @@ mod tests {
         let eve = caller("eve@evil.test", &["admins"], &["mcp"]);
         assert!(policy.admits(&alice).is_ok());
         assert!(policy.admits(&eve).unwrap_err().contains("endsWith"));
-        assert!(policy.allows_tool(&alice, "delete_rows").is_ok());
-        assert!(policy.allows_tool(&bob, "delete_rows").is_err());
-        assert!(policy.allows_tool(&alice, "drop_table").is_err());
+        assert!(policy.allows(&alice, &tool("delete_rows")).is_ok());
+        assert!(policy.allows(&bob, &tool("delete_rows")).is_err());
+        assert!(policy.allows(&alice, &tool("drop_table")).is_err());
         assert_eq!(
             policy
-                .allows_tool(&alice, "write")
+                .allows(&alice, &tool("write"))
                 .unwrap_err()
                 .missing_scopes,
             ["mcp:write"]
         );
         assert!(
             policy
-                .allows_tool(&bob, "delete_rows")
+                .allows(&bob, &tool("delete_rows"))
                 .unwrap_err()
                 .missing_scopes
                 .is_empty()
         );
-        assert!(policy.allows_tool(&bob, "write").is_ok());
-        assert!(policy.allows_tool(&bob, "search").is_ok());
+        assert!(policy.allows(&bob, &tool("write")).is_ok());
+        assert!(policy.allows(&bob, &tool("search")).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::policy::Policy;
 use crate::config::{AuthMode, Config, McpServerConfig};
 use crate::registry::Registry;
 use crate::secret::Secret;
+use axum::http::HeaderName;
 use std::sync::Arc;
 use url::Url;
 
@@ -28,17 +29,29 @@ pub struct Resource {
     pub identity_headers: IdentityHeaders,
     /// `static_token` mode: the token callers present.
     pub static_token: Option<Secret>,
+    /// Where API keys and the static token may arrive (`api_key_headers`).
+    pub api_key_headers: Vec<HeaderName>,
+    /// Scopes clients may ask for: its own, those its policy rules require (for
+    /// step-up), and broader ones that imply any of them (`[scopes]`).
+    pub offered_scopes: Vec<String>,
 }
 
 impl Resource {
-    /// Whether clients may ask for `scope` for this server: its own scopes, and those
-    /// its tool rules require (for step-up).
     pub fn offers_scope(&self, scope: &str) -> bool {
-        self.scopes
-            .iter()
-            .chain(self.policy.tool_scopes())
-            .any(|s| s == scope)
+        self.offered_scopes.iter().any(|s| s == scope)
     }
+}
+
+fn offered_scopes(config: &Config, scopes: &[String], policy: &Policy) -> Vec<String> {
+    let mut offered: Vec<String> = scopes.iter().chain(policy.rule_scopes()).cloned().collect();
+    for broader in config.scopes.keys() {
+        let implied = config.implied_scopes(std::slice::from_ref(broader));
+        if implied.iter().any(|s| offered.contains(s)) && !offered.contains(broader) {
+            offered.push(broader.clone());
+        }
+    }
+    offered.dedup();
+    offered
 }
 
 /// The protected MCP servers, checked: every problem is listed under its key.
@@ -112,6 +125,16 @@ pub fn build(
         )
         .map_err(|list| problems.extend(list))
         .ok();
+        let mut api_key_headers = Vec::new();
+        for name in &server.api_key_headers {
+            match HeaderName::try_from(name.as_str()) {
+                Ok(header) => api_key_headers.push(header),
+                Err(_) => problems.push(format!(
+                    "{}: `{name}` is not a valid header name",
+                    key("api_key_headers")
+                )),
+            }
+        }
         if server.forward_upstream_token && server.auth == AuthMode::StaticToken {
             problems.push(format!(
                 "{}: a static_token server has no user upstream token to forward",
@@ -122,18 +145,22 @@ pub fn build(
             (upstream, provider, policy, identity_headers)
         {
             let path = server.path.trim_end_matches('/').to_string();
+            let url = format!("{issuer}{path}");
+            let scopes = server.scopes.clone().unwrap_or_else(|| vec!["mcp".into()]);
             out.push(Arc::new(Resource {
                 name: name.clone(),
                 display_name: server.display_name.clone().unwrap_or_else(|| name.clone()),
-                url: format!("{issuer}{path}"),
+                url: crate::config::canonical_url(&url).unwrap_or(url),
                 path,
                 upstream,
                 provider,
-                scopes: server.scopes.clone().unwrap_or_else(|| vec!["mcp".into()]),
+                offered_scopes: offered_scopes(config, &scopes, &policy),
+                scopes,
                 settings: server.clone(),
                 policy,
                 identity_headers,
                 static_token,
+                api_key_headers: api_key_headers.clone(),
             }));
         }
     }

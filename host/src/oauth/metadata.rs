@@ -24,7 +24,7 @@ fn server_metadata(state: &AppState) -> Value {
     let issuer = &state.issuer;
     let mut scopes: Vec<&str> = state
         .oauth_resources()
-        .flat_map(|r| r.scopes.iter().chain(r.policy.tool_scopes()))
+        .flat_map(|r| r.offered_scopes.iter())
         .map(String::as_str)
         .collect();
     scopes.sort();

@@ -305,11 +305,15 @@ fn redeem_error(state: &AppState, what: &str, error: RedeemError, client: &Clien
     }
 }
 
+/// A `resource` given at the token endpoint must name the grant's (in canonical form).
 fn check_resource(requested: Option<&str>, grant: &Grant) -> Result<(), OAuthError> {
     match requested {
-        Some(r) if r.trim_end_matches('/') != grant.resource => Err(OAuthError::invalid_target(
-            format!("this grant is for {}, not {r}", grant.resource),
-        )),
+        Some(r) if crate::config::canonical_url(r).as_deref() != Some(grant.resource.as_str()) => {
+            Err(OAuthError::invalid_target(format!(
+                "this grant is for {}, not {r}",
+                grant.resource
+            )))
+        }
         _ => Ok(()),
     }
 }

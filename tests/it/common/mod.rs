@@ -3,6 +3,7 @@
 pub mod instances;
 pub mod mcp_server;
 pub mod postgres;
+pub mod sdk_servers;
 pub mod server;
 pub mod simulators;
 pub mod test_server;
