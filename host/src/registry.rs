@@ -43,11 +43,39 @@ impl Registry {
     }
 
     /// `load`, keeping the instances that work and listing the problems of the others
-    /// (for `authhost check`, which reports everything at once).
+    /// (for `authhost check`, which reports everything at once). Components in the
+    /// providers folder are all loaded; bundled ones only when an instance uses them
+    /// (or with `all`), so a first start compiles what it needs, all at once.
     pub async fn load_checked(
         runtime: Arc<Runtime>,
         config: &Config,
         providers_dir: Option<&Path>,
+    ) -> anyhow::Result<(Registry, Vec<String>)> {
+        Registry::load_with(runtime, config, providers_dir, false).await
+    }
+
+    /// Every component, bundled ones included, whether used or not (`providers list`).
+    pub async fn load_all(
+        runtime: Arc<Runtime>,
+        config: &Config,
+        providers_dir: Option<&Path>,
+    ) -> anyhow::Result<Registry> {
+        let (registry, problems) =
+            Registry::load_with(runtime, config, providers_dir, true).await?;
+        if !problems.is_empty() {
+            anyhow::bail!(
+                "invalid provider configuration:\n  {}",
+                problems.join("\n  ")
+            );
+        }
+        Ok(registry)
+    }
+
+    async fn load_with(
+        runtime: Arc<Runtime>,
+        config: &Config,
+        providers_dir: Option<&Path>,
+        all: bool,
     ) -> anyhow::Result<(Registry, Vec<String>)> {
         let mut registry = Registry {
             runtime,
@@ -55,19 +83,52 @@ impl Registry {
             instances: BTreeMap::new(),
             refused: Vec::new(),
         };
-        for (name, bytes) in BUNDLED {
-            registry.add(&format!("bundled:{name}"), bytes).await;
-        }
+        let mut files = Vec::new();
         if let Some(dir) = providers_dir {
             for path in wasm_files(dir)? {
                 match std::fs::read(&path) {
-                    Ok(bytes) => registry.add(&path.display().to_string(), &bytes).await,
+                    Ok(bytes) => files.push((path.display().to_string(), bytes)),
                     Err(e) => registry.refuse(LoadError::new(
                         path.display().to_string(),
                         format!("cannot be read: {e}"),
                     )),
                 }
             }
+        }
+        // Bundled components are named `provider-<id>.wasm`.
+        let wanted: Vec<&str> = config
+            .providers
+            .iter()
+            .map(|(id, block)| block.component.as_deref().unwrap_or(id))
+            .collect();
+        let bundled: Vec<(String, &[u8])> = BUNDLED
+            .iter()
+            .filter(|(name, _)| {
+                let id = name
+                    .trim_start_matches("provider-")
+                    .trim_end_matches(".wasm");
+                all || wanted.contains(&id)
+            })
+            .map(|(name, bytes)| (format!("bundled:{name}"), *bytes))
+            .collect();
+        // Bundled first, so a file in the providers folder replaces one of them.
+        let runtime = registry.runtime.clone();
+        let loads = bundled
+            .iter()
+            .map(|(origin, bytes)| (origin.as_str(), *bytes))
+            .chain(
+                files
+                    .iter()
+                    .map(|(origin, bytes)| (origin.as_str(), bytes.as_slice())),
+            )
+            .map(|(origin, bytes)| runtime.load(origin, bytes));
+        for (loaded, origin) in futures_util::future::join_all(loads).await.into_iter().zip(
+            bundled
+                .iter()
+                .map(|b| &b.0)
+                .chain(files.iter().map(|f| &f.0)),
+        ) {
+            registry.add(origin, loaded);
         }
         let base_url = config.server.base_url();
         let mut problems = Vec::new();
@@ -84,8 +145,8 @@ impl Registry {
         Ok((registry, problems))
     }
 
-    async fn add(&mut self, origin: &str, bytes: &[u8]) {
-        let component = match self.runtime.load(origin, bytes).await {
+    fn add(&mut self, origin: &str, loaded: Result<Arc<ProviderComponent>, LoadError>) {
+        let component = match loaded {
             Ok(component) => component,
             Err(e) => return self.refuse(e),
         };

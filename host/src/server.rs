@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -349,6 +350,14 @@ pub async fn serve(config: Config, dev_mode: bool) -> anyhow::Result<()> {
     if dev_mode {
         println!("Development sign-in: alice / alice or bob / bob");
     }
+    // Answers often leave in more than one write (an SSE stream's last chunk comes
+    // after its events); with Nagle's algorithm on, the second waits for the client's
+    // delayed ACK, about 40 ms. Nothing here benefits from coalescing.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

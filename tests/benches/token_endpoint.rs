@@ -1,6 +1,8 @@
 //! Prints, in one run: token endpoint throughput (refresh grant, 16 concurrent
-//! families, each refresh rotating its token) on SQLite and on PostgreSQL, and the
-//! time of one complete flow (register, consent, upstream login, code, tokens).
+//! families, each refresh rotating its token) and dynamic registrations (16 at once)
+//! on SQLite and on PostgreSQL, with the rate limits off (what the store can do) and,
+//! for registrations, on (what one address may do); and the time of one complete flow
+//! (register, consent, upstream login, code, tokens).
 //!
 //! `cargo bench -p authhost-tests --bench token_endpoint`; PostgreSQL runs when
 //! `AUTHHOST_TEST_POSTGRES_URL` names a server (scripts/test shows how to start one).
@@ -32,7 +34,11 @@ fn main() {
             None => println!("PostgreSQL: skipped (set AUTHHOST_TEST_POSTGRES_URL)"),
         }
         for (name, db) in backends {
-            let a = TestAuthhost::start(&upstream, Options { database_url: db, ..Options::default() }).await;
+            let unlimited = Options {
+                database_url: db.clone(),
+                ..Options::with(|c| c.rate_limits.enabled = false)
+            };
+            let a = TestAuthhost::start(&upstream, unlimited).await;
             let client = a.register("bench").await;
             let started = Instant::now();
             let tokens = a.sign_in(&Browser::new(), &client).await;
@@ -75,8 +81,68 @@ fn main() {
                 all.len()
             );
         }
+        for (name, db) in [("SQLite", format!("sqlite://{}", dir.join("reg.db").display()))]
+            .into_iter()
+            .chain(common::postgres::fresh_database().await.map(|u| ("PostgreSQL", u)))
+        {
+            for limited in [false, true] {
+                let options = Options {
+                    database_url: Some(db.clone()),
+                    ..Options::with(move |c| c.rate_limits.enabled = limited)
+                };
+                let a = std::sync::Arc::new(TestAuthhost::start(&upstream, options).await);
+                let (created, refused, p99) = registrations(a).await;
+                println!(
+                    "{name:<10} registrations (rate limits {}): {:>7.0} created/s, {refused} refused with 429, p99 {p99:>8.2?}",
+                    if limited { "on " } else { "off" },
+                    created as f64 / RUN.as_secs_f64(),
+                );
+            }
+        }
         if let [(_, sqlite), (_, pg)] = results[..] {
             println!("PostgreSQL / SQLite throughput: {:.2}", pg / sqlite);
         }
     });
+}
+
+/// 16 clients registering as fast as they can for `RUN`: created, refused (429), p99.
+async fn registrations(a: std::sync::Arc<TestAuthhost>) -> (usize, usize, Duration) {
+    let deadline = Instant::now() + RUN;
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..FAMILIES {
+        let (a, http) = (a.clone(), http.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut created, mut refused, mut latencies) = (0, 0, Vec::new());
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let response = http
+                    .post(a.own_url("/register"))
+                    .json(&serde_json::json!({
+                        "client_name": "bench",
+                        "redirect_uris": [common::server::CALLBACK],
+                        "token_endpoint_auth_method": "none",
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    201 => created += 1,
+                    429 => refused += 1,
+                    other => panic!("registration answered {other}"),
+                }
+                latencies.push(t0.elapsed());
+            }
+            (created, refused, latencies)
+        }));
+    }
+    let (mut created, mut refused, mut all) = (0, 0, Vec::new());
+    for task in tasks {
+        let (c, r, l) = task.await.unwrap();
+        created += c;
+        refused += r;
+        all.extend(l);
+    }
+    all.sort();
+    (created, refused, all[all.len() * 99 / 100])
 }

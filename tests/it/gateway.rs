@@ -186,3 +186,123 @@ async fn a_client_going_away_cancels_the_request_to_the_mcp_server() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An MCP server with every HTTP verb of streamable HTTP (2025-11-25): POST answers a
+/// `tools/list` as SSE, a notification first and the list 500 ms later; GET opens a
+/// long-lived stream of notifications; DELETE ends a session.
+async fn verbs_server() -> String {
+    use axum::routing::delete;
+    use futures_util::StreamExt;
+    let sse = |events: Vec<(u64, &'static str)>| {
+        let stream = futures_util::stream::iter(events).then(|(wait, event)| async move {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            Ok::<_, std::io::Error>(event.to_string())
+        });
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(stream))
+            .unwrap()
+    };
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move || async move {
+            sse(vec![
+                (0, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n"),
+                (500, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"echo\"},{\"name\":\"admin_drop\"}]}}\n\n"),
+            ])
+        })
+        .get(move || async move {
+            sse((0..50).map(|_| (100, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")).collect())
+        })
+        .merge(delete(|| async { StatusCode::NO_CONTENT })),
+    );
+    format!("{}/mcp", crate::common::serve(app).await)
+}
+
+#[tokio::test]
+async fn events_arrive_as_sent_and_get_streams_and_delete_pass_through() {
+    use futures_util::StreamExt;
+    let server = verbs_server().await;
+    let upstream = start_upstream();
+    let policed = authhost::config::McpServerConfig {
+        policy: authhost::config::PolicyConfig {
+            deny_tools: vec!["admin_*".into()],
+            ..Default::default()
+        },
+        ..mcp_server("/verbs", &server)
+    };
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            mcp_servers: vec![("verbs", policed)],
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = a.register("Verbs").await;
+    let tokens = a
+        .sign_in_as(&Browser::new(), &client, "/verbs", "alice")
+        .await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+
+    // The list is filtered event by event, and the first event is not held back.
+    let started = Instant::now();
+    let response = http
+        .post(a.url("/verbs"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = response.bytes_stream();
+    let first = events.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert!(String::from_utf8_lossy(&first).contains("notifications/progress"));
+    let mut rest = Vec::new();
+    while let Some(chunk) = events.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let last_at = started.elapsed();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.contains("echo") && !rest.contains("admin_drop"),
+        "{rest}"
+    );
+    assert!(
+        first_at < Duration::from_millis(250) && last_at >= Duration::from_millis(500),
+        "first event at {first_at:?}, the list at {last_at:?}"
+    );
+
+    // A long-lived GET stream flows through.
+    let response = http
+        .get(a.url("/verbs"))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let event = stream.next().await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&event).contains("notifications/message"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "events arrive as sent"
+    );
+    drop(stream);
+
+    let deleted = http
+        .delete(a.url("/verbs"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}

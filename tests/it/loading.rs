@@ -73,9 +73,17 @@ async fn the_providers_folder_loads_good_files_and_refuses_bad_ones() {
         .unwrap();
     assert!(registry.components.contains_key("misbehaving"));
     assert!(
-        registry.components.contains_key("oidc"),
-        "bundled providers load too"
+        !registry.components.contains_key("oidc"),
+        "bundled providers no instance uses are not compiled"
     );
+    let all = Registry::load_all(runtime(), &Config::default(), Some(&dir))
+        .await
+        .unwrap();
+    assert!(
+        all.components.contains_key("oidc"),
+        "`providers list` sees them all"
+    );
+    assert!(all.components.contains_key("misbehaving"));
     let refused: Vec<String> = registry.refused.iter().map(|e| e.to_string()).collect();
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(refused.iter().any(|r| r.contains("broken.wasm")));

@@ -41,7 +41,7 @@ fn runtime_for(config: &Config) -> anyhow::Result<Arc<Runtime>> {
 }
 
 async fn list(config: &Config) -> anyhow::Result<()> {
-    let registry = Registry::load(
+    let registry = Registry::load_all(
         runtime_for(config)?,
         config,
         config.runtime.providers_dir.as_deref(),

@@ -132,7 +132,7 @@ impl IdentityHeaders {
 /// the proxy's own business.
 fn dropped(resource: &Resource, name: &HeaderName) -> bool {
     let read = read_as(name);
-    NOT_FORWARDED.contains(&read.as_str())
+    (NOT_FORWARDED.contains(&read.as_str()) && read != "content-length")
         || PROXY_HEADERS.contains(&read.as_str())
         || PROXY_PREFIXES.iter().any(|p| read.starts_with(p))
         || read.starts_with(IDENTITY_PREFIX)
@@ -166,9 +166,14 @@ pub async fn proxy(
     caller: &Caller,
     parts: Parts,
     body: reqwest::Body,
+    streamed: bool,
     filter: Option<jsonrpc::Filter>,
 ) -> Result<Response, GatewayError> {
     let mut headers = upstream_headers(state, resource, caller, &parts).await?;
+    if !streamed {
+        // A body re-serialised from what was judged has its own length.
+        headers.remove(header::CONTENT_LENGTH);
+    }
     if filter.is_some() {
         // A list answer must be read to be filtered: no compression.
         headers.insert(
@@ -242,13 +247,15 @@ pub async fn proxy(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let filter = filter.filter(|_| status.is_success());
     for (name, value) in upstream.headers() {
         let cookie = *name == header::SET_COOKIE && !resource.settings.relay_cookies;
-        if !NOT_FORWARDED.contains(&name.as_str()) && !cookie {
+        // An answer passed on unchanged keeps its length (no re-chunking).
+        let length = *name == header::CONTENT_LENGTH && filter.is_none();
+        if (!NOT_FORWARDED.contains(&name.as_str()) || length) && !cookie {
             response = response.header(name, value);
         }
     }
-    let filter = filter.filter(|_| status.is_success());
     let body = match filter {
         None => Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other)),
         Some(filter) => filtered(resource, upstream, &content_type, filter).await?,

@@ -118,7 +118,7 @@ async fn pass(
     let (parts, body) = request.into_parts();
     if !resource.policy.inspects_bodies() {
         let body = reqwest::Body::wrap_stream(body.into_data_stream());
-        return forward::proxy(state, resource, caller, parts, body, None).await;
+        return forward::proxy(state, resource, caller, parts, body, true, None).await;
     }
     // The policy looks into bodies: each is read whole and judged, and only what was
     // judged goes on.
@@ -133,15 +133,8 @@ async fn pass(
                 parts.method
             ))));
         }
-        return forward::proxy(
-            state,
-            resource,
-            caller,
-            parts,
-            reqwest::Body::from(bytes),
-            None,
-        )
-        .await;
+        let empty = reqwest::Body::from(bytes);
+        return forward::proxy(state, resource, caller, parts, empty, false, None).await;
     }
     let judged = body::judge(&parts.headers, &bytes).map_err(bad_request)?;
     check_targets(resource, caller, &judged)?;
@@ -156,7 +149,7 @@ async fn pass(
         ) as jsonrpc::Filter
     });
     let canonical = reqwest::Body::from(judged.canonical);
-    forward::proxy(state, resource, caller, parts, canonical, filter).await
+    forward::proxy(state, resource, caller, parts, canonical, false, filter).await
 }
 
 fn bad_request(refusal: Refusal) -> GatewayError {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+#[derive(Clone)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
     engine_key: String,

@@ -144,10 +144,19 @@ impl Runtime {
         check_header(bytes).map_err(|r| fail(r.into()))?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
-        let (component, from_cache) = self
-            .compile_cache
-            .load(&self.engine, &sha256, bytes)
-            .map_err(|e| fail(format!("is not a valid component: {e:#}")))?;
+        // Compiling takes a core for a fraction of a second: off the async threads, so
+        // several components compile at once and requests are not held up.
+        let (cache, engine, owned, key) = (
+            self.compile_cache.clone(),
+            self.engine.clone(),
+            bytes.to_vec(),
+            sha256.clone(),
+        );
+        let (component, from_cache) =
+            tokio::task::spawn_blocking(move || cache.load(&engine, &key, &owned))
+                .await
+                .map_err(|e| fail(format!("compiling was interrupted: {e}")))?
+                .map_err(|e| fail(format!("is not a valid component: {e:#}")))?;
         let load_time = started.elapsed();
         let contract = self.contract_version(&component).map_err(fail)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {

@@ -35,7 +35,7 @@ impl Store {
         .bind(key.created_at)
         .bind(key.expires_at)
         .bind(key.revoked_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -52,13 +52,13 @@ impl Store {
         )
         .bind(key_hash)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
     }
 
     pub async fn api_keys(&self) -> sqlx::Result<Vec<ApiKeyRecord>> {
         sqlx::query_as("SELECT * FROM api_keys ORDER BY created_at, id")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
     }
 
@@ -68,7 +68,7 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         Ok(done.rows_affected() > 0)
     }

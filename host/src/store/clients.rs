@@ -35,7 +35,7 @@ impl Store {
         .bind(&client.metadata)
         .bind(client.created_at)
         .bind(&client.source)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -43,13 +43,13 @@ impl Store {
     pub async fn client(&self, client_id: &str) -> sqlx::Result<Option<ClientRecord>> {
         sqlx::query_as("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
     }
 
     pub async fn clients(&self) -> sqlx::Result<Vec<ClientRecord>> {
         sqlx::query_as("SELECT * FROM clients ORDER BY created_at, client_id")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
     }
 
@@ -58,14 +58,14 @@ impl Store {
         let grants: Vec<(String,)> =
             sqlx::query_as("SELECT id FROM grants WHERE client_id = $1 AND revoked_at IS NULL")
                 .bind(client_id)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await?;
         for (grant_id,) in grants {
             self.revoke_grant(&grant_id, now).await?;
         }
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -81,7 +81,7 @@ impl Store {
         .bind(client_id)
         // Recorded at most once a day per client.
         .bind(now - 86_400)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -92,7 +92,7 @@ impl Store {
             "DELETE FROM clients WHERE source = 'dcr' AND last_used_at IS NULL AND created_at < $1",
         )
         .bind(before)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }

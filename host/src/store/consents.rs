@@ -18,7 +18,7 @@ impl Store {
         .bind(browser_hash)
         .bind(client_id)
         .bind(redirect_uri)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         Ok(row.map(|(subject,)| subject))
     }
@@ -42,7 +42,7 @@ impl Store {
         .bind(redirect_uri)
         .bind(subject)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -60,7 +60,7 @@ impl Store {
         .bind(browser_hash)
         .bind(client_id)
         .bind(redirect_uri)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

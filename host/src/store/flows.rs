@@ -91,7 +91,7 @@ impl Store {
         .bind(a.created_at)
         .bind(a.expires_at)
         .bind(&a.remembered_subject)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -110,7 +110,7 @@ impl Store {
         )
         .bind(upstream_state)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await
     }
 
@@ -118,11 +118,11 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> sqlx::Result<()> {
         sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
             .bind(now - 3600)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -150,7 +150,7 @@ impl Store {
         .bind(g.created_at)
         .bind(g.revoked_at)
         .bind(g.claims_checked_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -158,7 +158,7 @@ impl Store {
     pub async fn grant(&self, id: &str) -> sqlx::Result<Option<Grant>> {
         sqlx::query_as("SELECT * FROM grants WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
     }
 
@@ -176,7 +176,7 @@ impl Store {
         )
         .bind(now)
         .bind(code_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if let Some(grant) = redeemed {
             if grant.code_expires_at <= now {
@@ -187,7 +187,7 @@ impl Store {
         }
         let existing: Option<Grant> = sqlx::query_as("SELECT * FROM grants WHERE code_hash = $1")
             .bind(code_hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await?;
         Ok(Err(match existing {
             None => RedeemError::Unknown,
@@ -204,11 +204,11 @@ impl Store {
         sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(grant_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1 AND used_at IS NULL")
             .bind(grant_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -225,7 +225,7 @@ impl Store {
             .bind(claims)
             .bind(now)
             .bind(grant_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -235,7 +235,7 @@ impl Store {
         let row: Option<(Option<i64>,)> =
             sqlx::query_as("SELECT revoked_at FROM grants WHERE id = $1")
                 .bind(grant_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await?;
         Ok(matches!(row, Some((None,))))
     }
@@ -255,7 +255,7 @@ impl Store {
         .bind(until)
         .bind(grant_id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -263,7 +263,7 @@ impl Store {
     pub async fn release_refresh_lease(&self, grant_id: &str) -> sqlx::Result<()> {
         sqlx::query("UPDATE grants SET refresh_lease_until = NULL WHERE id = $1")
             .bind(grant_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -282,7 +282,7 @@ impl Store {
         .bind(new)
         .bind(grant_id)
         .bind(old)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -301,7 +301,7 @@ impl Store {
         .bind(grant_id)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -319,7 +319,7 @@ impl Store {
             "SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await?;
         let Some((grant_id, expires_at, used_at)) = row else {
             return Ok(Err(RedeemError::Unknown));
@@ -348,7 +348,7 @@ impl Store {
         now: i64,
         successor_expires_at: i64,
     ) -> sqlx::Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1
              WHERE token_hash = $2 AND grant_id = $3 AND used_at IS NULL AND expires_at > $1",
@@ -380,7 +380,7 @@ impl Store {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT grant_id FROM refresh_tokens WHERE token_hash = $1")
                 .bind(token_hash)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await?;
         Ok(row.map(|r| r.0))
     }

@@ -29,13 +29,13 @@ impl Store {
     /// All keys, retired ones included, newest first.
     pub async fn signing_keys(&self) -> sqlx::Result<Vec<SigningKeyRecord>> {
         sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
     }
 
     /// Add a key and make it the only active one (older keys keep verifying).
     pub async fn add_signing_key(&self, key: &SigningKeyRecord) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("UPDATE signing_keys SET active = 0, deactivated_at = $1 WHERE active = 1")
             .bind(key.created_at)
             .execute(&mut *tx)
@@ -66,7 +66,7 @@ impl Store {
         )
         .bind(now)
         .bind(kid)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 1 {
             return Ok(Ok(()));
@@ -74,7 +74,7 @@ impl Store {
         let row: Option<(i64, Option<i64>)> =
             sqlx::query_as("SELECT active, retired_at FROM signing_keys WHERE kid = $1")
                 .bind(kid)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await?;
         Ok(Err(match row {
             None => RetireRefusal::Unknown,
@@ -96,14 +96,14 @@ impl Store {
              WHERE active = 0 AND deactivated_at IS NULL AND retired_at IS NULL",
         )
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         let due: Vec<(String,)> = sqlx::query_as(
             "SELECT kid FROM signing_keys
              WHERE active = 0 AND retired_at IS NULL AND deactivated_at < $1",
         )
         .bind(before)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await?;
         for (kid,) in &due {
             let _ = self.retire_signing_key(kid, now).await?;

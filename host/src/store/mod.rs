@@ -24,11 +24,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    /// Reads. On SQLite, several connections read at once (WAL).
+    reader: AnyPool,
+    /// Writes. On SQLite one connection, so writers queue in the pool (cheaply, in
+    /// order) instead of contending for the file lock (busy waits, the p99 of a token
+    /// endpoint under load). On PostgreSQL the same pool as `reader`.
+    writer: AnyPool,
     /// Counts changes to grants made through this store (revocations, new claims), so
     /// caches of grants can tell that one of theirs may have changed.
     grant_changes: Arc<AtomicU64>,
 }
+
+/// Connections per pool: enough for the two cores' worth of concurrent requests with
+/// room for slow queries; PostgreSQL's default of 100 connections allows several
+/// instances.
+const POOL_SIZE: u32 = 8;
 
 impl Store {
     /// Connect and bring the schema up to date. `sqlite://path` creates the file (and
@@ -54,28 +64,48 @@ impl Store {
             }
         }
         let in_memory = url.contains(":memory:");
-        let pool = AnyPoolOptions::new()
-            // An in-memory SQLite database exists once per connection.
-            .max_connections(if in_memory { 1 } else { 8 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
+        let pool = |size: u32| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if sqlite {
+                            // Another process (the CLI, a second instance) may hold the
+                            // write lock for a moment.
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // With WAL, NORMAL cannot corrupt the database; a power
+                            // loss may undo the last transactions.
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await
-            .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))?;
+        };
+        let open = |size: u32| {
+            let url = url.clone();
+            async move {
+                pool(size)
+                    .connect(&url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))
+            }
+        };
+        // An in-memory SQLite database exists once per connection: one for everything.
+        let writer = open(if sqlite { 1 } else { POOL_SIZE }).await?;
         if sqlite && !in_memory {
-            pool.execute("PRAGMA journal_mode = WAL").await?;
+            writer.execute("PRAGMA journal_mode = WAL").await?;
         }
-        MIGRATOR.run(&pool).await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = if sqlite && !in_memory {
+            open(POOL_SIZE).await?
+        } else {
+            writer.clone()
+        };
         Ok(Store {
-            pool,
+            reader,
+            writer,
             grant_changes: Arc::default(),
         })
     }
@@ -83,7 +113,7 @@ impl Store {
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> sqlx::Result<()> {
         sqlx::query("SELECT 1")
-            .execute(self.pool())
+            .execute(self.reader())
             .await
             .map(|_| ())
     }
@@ -97,8 +127,12 @@ impl Store {
         self.grant_changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 }
 
