@@ -3,6 +3,7 @@
 mod abuse;
 mod auth_modes;
 mod authorization;
+mod browser_clients;
 mod client_metadata;
 mod common;
 mod conformance;

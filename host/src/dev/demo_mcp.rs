@@ -76,19 +76,28 @@ async fn rpc(
     Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
 }
 
+/// Who authhost says is calling. Identity header values are percent-encoded UTF-8
+/// (lists: split on `,`, then decode each).
 fn whoami(headers: &HeaderMap) -> Value {
-    let get = |name: &str| {
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(decode);
+    let list = |name: &str| -> Vec<String> {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(String::from)
+            .map(|v| v.split(',').map(decode).collect())
+            .unwrap_or_default()
     };
     json!({
         "subject": get("x-authhost-subject"),
         "username": get("x-authhost-username"),
         "email": get("x-authhost-email"),
         "name": get("x-authhost-name"),
-        "groups": get("x-authhost-groups").map(|g| g.split(',').map(String::from).collect::<Vec<_>>()).unwrap_or_default(),
+        "groups": list("x-authhost-groups"),
         "provider": get("x-authhost-provider"),
         "client_id": get("x-authhost-client-id"),
         "authorization_header_seen": headers.contains_key("authorization"),
