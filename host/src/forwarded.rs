@@ -2,12 +2,9 @@
 //! `X-Forwarded-For` names the client, and `X-Forwarded-Proto` / `-Host` are compared
 //! with `base_url` once, to catch the most common deployment mistake early.
 
-use crate::audit::CLIENT_ADDR;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,17 +57,18 @@ pub fn client_addr(trusted: &[IpNet], peer: Option<IpAddr>, headers: &HeaderMap)
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 
-pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The client address of a request (see [`client_addr`]); through a trusted proxy, also
+/// checks once that the proxy's idea of the public URL is `base_url`.
+pub fn client_of(state: &AppState, request: &Request) -> Option<IpAddr> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let trusted = &state.trusted_proxies;
-    let client = client_addr(trusted, peer, request.headers());
     if peer.is_some_and(|p| trusted.iter().any(|net| net.contains(&p))) {
         check_base_url(&state.issuer, request.headers());
     }
-    CLIENT_ADDR.scope(client, next.run(request)).await
+    client_addr(trusted, peer, request.headers())
 }
 
 /// Warn (once) when the proxy says clients reach us at another origin than `base_url`:

@@ -5,6 +5,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,16 +15,32 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Labels<const N: usize> = [(&'static str, String); N];
-type Timings<const N: usize> = Family<Labels<N>, Histogram, fn() -> Histogram>;
+type Timings<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The labels of every HTTP request: built without allocating (they are made for
+/// each request), and bounded: route patterns, standard methods, status codes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: Arc<str>,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: Arc<str>,
+}
 
 pub struct Metrics {
     registry: Registry,
-    http_requests: Family<Labels<3>, Counter>,
-    http_duration: Timings<1>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Timings<RouteLabel>,
+    /// Route patterns as shared strings, so labels clone a pointer, not the text.
+    routes: std::sync::RwLock<std::collections::HashMap<String, Arc<str>>>,
     flows: Family<Labels<2>, Counter>,
     tokens: Family<Labels<1>, Counter>,
     provider_calls: Family<Labels<3>, Counter>,
-    provider_duration: Timings<2>,
+    provider_duration: Timings<Labels<2>>,
     gateway_requests: Family<Labels<2>, Counter>,
 }
 
@@ -41,7 +58,7 @@ impl Metrics {
             "HTTP requests by route, method and status",
             http_requests.clone(),
         );
-        let http_duration: Timings<1> = Family::new_with_constructor(latency_histogram);
+        let http_duration: Timings<RouteLabel> = Family::new_with_constructor(latency_histogram);
         registry.register(
             "http_request_duration_seconds",
             "Time to the response headers, by route",
@@ -65,7 +82,7 @@ impl Metrics {
             "Provider component calls by provider, function and outcome",
             provider_calls.clone(),
         );
-        let provider_duration: Timings<2> = Family::new_with_constructor(latency_histogram);
+        let provider_duration: Timings<Labels<2>> = Family::new_with_constructor(latency_histogram);
         registry.register(
             "provider_call_duration_seconds",
             "Provider component call time by provider and function",
@@ -81,6 +98,7 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            routes: Default::default(),
             flows,
             tokens,
             provider_calls,
@@ -122,6 +140,23 @@ impl Metrics {
             .inc();
     }
 
+    fn route(&self, pattern: &str) -> Arc<str> {
+        if let Some(route) = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(pattern)
+        {
+            return route.clone();
+        }
+        self.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(pattern.to_string())
+            .or_insert_with(|| Arc::from(pattern))
+            .clone()
+    }
+
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail.
@@ -144,38 +179,42 @@ impl Default for Metrics {
 
 /// Counts and times every request by its route pattern (never the raw path, which
 /// would make a series per URL).
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+pub async fn track(metrics: &Metrics, request: Request, next: Next) -> Response {
+    let route = metrics.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or("unmatched"),
+    );
     // Only standard methods name a series: made-up ones would grow the registry.
     let method = match *request.method() {
-        Method::GET
-        | Method::POST
-        | Method::PUT
-        | Method::DELETE
-        | Method::HEAD
-        | Method::OPTIONS
-        | Method::PATCH
-        | Method::CONNECT
-        | Method::TRACE => request.method().to_string(),
-        _ => "other".into(),
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
     };
     let started = Instant::now();
     let response = next.run(request).await;
     metrics
         .http_duration
-        .get_or_create(&[("route", route.clone())])
+        .get_or_create(&RouteLabel {
+            route: route.clone(),
+        })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .http_requests
-        .get_or_create(&[
-            ("route", route),
-            ("method", method),
-            ("status", response.status().as_u16().to_string()),
-        ])
+        .get_or_create(&HttpLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
         .inc();
     response
 }

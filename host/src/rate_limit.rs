@@ -15,7 +15,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Which limit a route counts against.
@@ -37,8 +37,9 @@ const MAX_BLOCKED: usize = 10_000;
 pub struct RateLimits {
     endpoints: Vec<(Endpoint, Limiter)>,
     auth_failures: Option<Limiter>,
-    /// Addresses whose failed authentications ran past the limit, until when.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Addresses whose failed authentications ran past the limit, until when. Read on
+    /// every gateway request, written rarely.
+    blocked: RwLock<HashMap<IpAddr, Instant>>,
 }
 
 impl RateLimits {
@@ -61,7 +62,7 @@ impl RateLimits {
         RateLimits {
             endpoints,
             auth_failures: limiter(config.gateway_auth_failures_per_minute),
-            blocked: Mutex::new(HashMap::new()),
+            blocked: RwLock::new(HashMap::new()),
         }
     }
 
@@ -78,7 +79,10 @@ impl RateLimits {
     /// `Err(wait)` while `addr` is blocked for failing to authenticate too often: the
     /// gateway then answers 429 without looking at its credentials.
     pub fn check_blocked(&self, addr: IpAddr) -> Result<(), Duration> {
-        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let blocked = self.blocked.read().unwrap_or_else(|p| p.into_inner());
+        if blocked.is_empty() {
+            return Ok(());
+        }
         match blocked.get(&addr) {
             Some(until) if *until > Instant::now() => Err(*until - Instant::now()),
             _ => Ok(()),
@@ -93,7 +97,7 @@ impl RateLimits {
         if let Err(not_until) = limiter.check_key(&addr) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let now = Instant::now();
-            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            let mut blocked = self.blocked.write().unwrap_or_else(|p| p.into_inner());
             if blocked.len() >= MAX_BLOCKED {
                 blocked.retain(|_, until| *until > now);
                 if blocked.len() >= 2 * MAX_BLOCKED {
@@ -116,7 +120,7 @@ impl RateLimits {
         }
         let now = Instant::now();
         self.blocked
-            .lock()
+            .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, until| *until > now);
     }

@@ -82,12 +82,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let trusted_proxies =
         Arc::new(forwarded::parse_trusted(&config.server.trusted_proxies).map_err(ConfigErrors)?);
     let audit = Arc::new(Audit::open(config.logging.audit_file.as_deref())?);
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    let http = gateway::forward::upstream_client()?;
     let rate_limits = Arc::new(RateLimits::new(&config.rate_limits));
-    Ok(AppState {
+    Ok(Arc::new(crate::state::Shared {
         rate_limits,
         config: Arc::new(config),
         issuer,
@@ -105,7 +102,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         access_tokens: Default::default(),
         grants: Default::default(),
         refresh_locks: Default::default(),
-    })
+    }))
 }
 
 pub fn app(state: AppState) -> Router {
@@ -179,16 +176,22 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::endpoint))
         .with_state(state.metrics.clone());
     router
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            forwarded::middleware,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
         .merge(metrics)
+}
+
+/// Around every request (one middleware, since each costs on every request): the
+/// client's address for logs, audit and rate limits, and the HTTP metrics.
+async fn observe(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let client = forwarded::client_of(&state, &request);
+    crate::audit::CLIENT_ADDR
+        .scope(client, metrics::track(&state.metrics, request, next))
+        .await
 }
 
 /// Ready when the database answers (the providers are loaded before we listen).

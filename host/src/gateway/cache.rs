@@ -3,7 +3,7 @@
 //! checked in `client_token` mode (for `client_token_cache_seconds`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 /// Past this many entries, expired ones are swept on insert; past twice as many, all
@@ -11,20 +11,21 @@ use std::time::{Duration, Instant};
 const SWEEP_AT: usize = 10_000;
 
 pub struct ExpiringCache<V> {
-    entries: Mutex<HashMap<String, (V, Instant)>>,
+    /// Read on every request by every worker: a read lock lets them in together.
+    entries: RwLock<HashMap<String, (V, Instant)>>,
 }
 
 impl<V> Default for ExpiringCache<V> {
     fn default() -> Self {
         ExpiringCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
         }
     }
 }
 
 impl<V: Clone> ExpiringCache<V> {
     pub fn get(&self, key: &str) -> Option<V> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries
             .get(key)
             .filter(|(_, until)| *until > Instant::now())
@@ -36,7 +37,7 @@ impl<V: Clone> ExpiringCache<V> {
             return;
         }
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= SWEEP_AT {
             entries.retain(|_, (_, until)| *until > now);
             if entries.len() >= 2 * SWEEP_AT {

@@ -2,8 +2,10 @@
 //! access token (`oauth_proxy`), an upstream token checked with the provider
 //! (`client_token`), the shared token (`static_token`), or an API key.
 
+use super::forward::IdentityValues;
 use crate::config::AuthMode;
 use crate::crypto;
+use crate::oauth::jwt::AccessClaims;
 use crate::runtime::{Claims, ProviderError, TokenSet};
 use crate::secret::Secret;
 use crate::state::{AppState, Resource};
@@ -83,23 +85,29 @@ pub enum UpstreamToken {
     Presented(Secret),
 }
 
+/// Who is calling. Shared parts are `Arc`s: a caller is made on every request, mostly
+/// from cached grants and tokens.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user: User,
+    pub user: Arc<User>,
+    /// The identity header values, encoded once per user (see `forward.rs`).
+    pub identity: Arc<IdentityValues>,
     pub client_id: Option<String>,
     pub provider: Option<String>,
-    pub scopes: Vec<String>,
+    /// Granted scopes and those they imply.
+    pub scopes: Arc<[String]>,
     pub via: Via,
     pub upstream: UpstreamToken,
 }
 
 impl Caller {
-    pub fn new(via: Via) -> Caller {
+    pub fn new(via: Via, user: User) -> Caller {
         Caller {
-            user: User::default(),
+            identity: Arc::new(IdentityValues::of(&user)),
+            user: Arc::new(user),
             client_id: None,
             provider: None,
-            scopes: Vec::new(),
+            scopes: Arc::from([]),
             via,
             upstream: UpstreamToken::None,
         }
@@ -174,10 +182,6 @@ pub async fn authenticate(
             AuthMode::StaticToken => static_token(resource, token)?,
         }
     };
-    let caller = Caller {
-        scopes: state.config.implied_scopes(&caller.scopes),
-        ..caller
-    };
     if resource.scopes.iter().any(|s| !caller.has_scope(s)) {
         return Err(Rejection::InsufficientScope);
     }
@@ -194,9 +198,9 @@ async fn access_token(
     let cached = state
         .access_tokens
         .get(token)
-        .filter(|(claims, kid)| claims.aud == resource.url && state.signer.verifies_with(kid));
-    let claims = match cached {
-        Some((claims, _)) => claims,
+        .filter(|v| v.claims.aud == resource.url && state.signer.verifies_with(&v.kid));
+    let verified = match cached {
+        Some(verified) => verified,
         None => {
             if state.signer.names_unknown_key(token) {
                 // Another instance may have rotated the signing key just now.
@@ -210,25 +214,43 @@ async fn access_token(
                 .verify(token, Some(&resource.url))
                 .map_err(|why| Rejection::Unauthenticated(Some(why)))?;
             let lifetime = (claims.exp - crate::clock::now()).max(0) as u64;
-            let ttl = Duration::from_secs(lifetime);
-            state
-                .access_tokens
-                .put(token.to_string(), (claims.clone(), kid), ttl);
-            claims
+            let granted: Vec<String> = claims.scope.split_whitespace().map(String::from).collect();
+            let verified = Arc::new(VerifiedToken {
+                scopes: state.config.implied_scopes(&granted).into(),
+                claims,
+                kid,
+            });
+            state.access_tokens.put(
+                token.to_string(),
+                verified.clone(),
+                Duration::from_secs(lifetime),
+            );
+            verified
         }
     };
+    let claims = &verified.claims;
     let grant = active_grant(state, &claims.gid).await?;
     Ok(Caller {
         user: grant.user.clone(),
-        client_id: Some(claims.client_id),
-        provider: Some(claims.idp),
-        scopes: claims.scope.split_whitespace().map(String::from).collect(),
+        identity: grant.identity.clone(),
+        client_id: Some(claims.client_id.clone()),
+        provider: Some(claims.idp.clone()),
+        scopes: verified.scopes.clone(),
         via: Via::Oauth,
         upstream: UpstreamToken::Grant {
-            grant_id: claims.gid,
+            grant_id: claims.gid.clone(),
             sealed: grant.upstream_tokens.clone(),
         },
     })
+}
+
+/// An access token whose signature checked out, kept until it expires.
+pub struct VerifiedToken {
+    pub claims: AccessClaims,
+    /// The key that signed it: the token stops working when the key is retired.
+    pub kid: String,
+    /// Granted and implied scopes.
+    pub scopes: Arc<[String]>,
 }
 
 /// How long a grant found active is trusted without asking the store again. A grant
@@ -238,7 +260,8 @@ const GRANT_RECHECK: Duration = Duration::from_secs(2);
 /// What the gateway needs of a grant found active: the user's claims, parsed once per
 /// recheck rather than on every request, and the sealed upstream tokens.
 pub struct ActiveGrant {
-    pub user: User,
+    pub user: Arc<User>,
+    pub identity: Arc<IdentityValues>,
     pub upstream_tokens: Option<String>,
 }
 
@@ -255,8 +278,10 @@ async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGran
                 sub: grant.subject.clone(),
                 ..User::default()
             });
+            let user: User = user;
             let active = Arc::new(ActiveGrant {
-                user,
+                identity: Arc::new(IdentityValues::of(&user)),
+                user: Arc::new(user),
                 upstream_tokens: grant.upstream_tokens,
             });
             let entry = (active.clone(), changes);
@@ -296,15 +321,16 @@ async fn api_key(state: &AppState, resource: &Resource, token: &str) -> Result<C
             record.server
         ))));
     }
+    let user = User {
+        sub: record.subject,
+        preferred_username: Some(record.name),
+        groups: serde_json::from_str(&record.groups).unwrap_or_default(),
+        ..User::default()
+    };
+    let granted: Vec<String> = serde_json::from_str(&record.scopes).unwrap_or_default();
     Ok(Caller {
-        user: User {
-            sub: record.subject,
-            preferred_username: Some(record.name),
-            groups: serde_json::from_str(&record.groups).unwrap_or_default(),
-            ..User::default()
-        },
-        scopes: serde_json::from_str(&record.scopes).unwrap_or_default(),
-        ..Caller::new(Via::ApiKey)
+        scopes: state.config.implied_scopes(&granted).into(),
+        ..Caller::new(Via::ApiKey, user)
     })
 }
 
@@ -316,17 +342,17 @@ fn static_token(resource: &Resource, token: &str) -> Result<Caller, Rejection> {
         return Err(Rejection::Unauthenticated(Some("invalid token".into())));
     }
     let settings = &resource.settings;
+    let user = User {
+        sub: settings
+            .static_subject
+            .clone()
+            .unwrap_or_else(|| "static-token".into()),
+        groups: settings.static_groups.clone(),
+        ..User::default()
+    };
     Ok(Caller {
-        user: User {
-            sub: settings
-                .static_subject
-                .clone()
-                .unwrap_or_else(|| "static-token".into()),
-            groups: settings.static_groups.clone(),
-            ..User::default()
-        },
-        scopes: resource.scopes.clone(),
-        ..Caller::new(Via::StaticToken)
+        scopes: resource.scopes.clone().into(),
+        ..Caller::new(Via::StaticToken, user)
     })
 }
 
@@ -394,10 +420,9 @@ const REFUSAL_TTL: Duration = Duration::from_secs(5);
 
 fn client_token_caller(resource: &Resource, user: User, token: &str) -> Caller {
     Caller {
-        user,
         provider: Some(resource.provider.clone()),
-        scopes: resource.scopes.clone(),
+        scopes: resource.scopes.clone().into(),
         upstream: UpstreamToken::Presented(Secret::new(token.to_string())),
-        ..Caller::new(Via::ClientToken)
+        ..Caller::new(Via::ClientToken, user)
     }
 }

@@ -15,9 +15,15 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures_util::TryStreamExt;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Headers authhost sets for the MCP server; anything a client sends under this
@@ -54,10 +60,57 @@ const HEADER_SAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'\\')
     .add(0x7f);
 
-/// A header name as servers behind CGI/WSGI-style stacks read it: case folded, `_`
-/// taken for `-` (`X_Authhost_Groups` is `X-Authhost-Groups` there).
-fn read_as(name: &HeaderName) -> String {
-    name.as_str().replace('_', "-")
+/// A value as identity headers carry it.
+fn encode(value: &str) -> Option<HeaderValue> {
+    HeaderValue::try_from(percent_encoding::utf8_percent_encode(value, HEADER_SAFE).to_string())
+        .ok()
+}
+
+/// A user's identity as header values, encoded once: UTF-8, percent-encoded where it
+/// is not plain ASCII (and `%`, `,`); lists joined with `,`, each entry encoded on its
+/// own (a `,` in one becomes `%2C`).
+#[derive(Debug, Default)]
+pub struct IdentityValues {
+    sub: Option<HeaderValue>,
+    username: Option<HeaderValue>,
+    email: Option<HeaderValue>,
+    name: Option<HeaderValue>,
+    groups: Option<HeaderValue>,
+    roles: Option<HeaderValue>,
+}
+
+impl IdentityValues {
+    pub fn of(user: &User) -> IdentityValues {
+        let list = |items: &[String]| {
+            let encoded: Vec<String> = items
+                .iter()
+                .map(|v| percent_encoding::utf8_percent_encode(v, HEADER_SAFE).to_string())
+                .collect();
+            (!items.is_empty())
+                .then(|| HeaderValue::try_from(encoded.join(",")).ok())
+                .flatten()
+        };
+        IdentityValues {
+            sub: encode(&user.sub),
+            username: user.preferred_username.as_deref().and_then(encode),
+            email: user.email.as_deref().and_then(encode),
+            name: user.name.as_deref().and_then(encode),
+            groups: list(&user.groups),
+            roles: list(&user.roles),
+        }
+    }
+}
+
+/// Whether two header names are one as servers behind CGI/WSGI-style stacks read
+/// them: case folded (names here are lower case already), `_` taken for `-`
+/// (`X_Authhost_Groups` is `X-Authhost-Groups` there).
+fn same_name(a: &str, b: &str) -> bool {
+    let fold = |c: u8| if c == b'_' { b'-' } else { c };
+    a.len() == b.len() && a.bytes().map(fold).eq(b.bytes().map(fold))
+}
+
+fn starts_with_name(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len() && same_name(&name[..prefix.len()], prefix)
 }
 
 /// The identity header names of one MCP server, checked at start.
@@ -131,16 +184,17 @@ impl IdentityHeaders {
 /// authhost says (identity, proxy headers), carries the client's credentials, or is
 /// the proxy's own business.
 fn dropped(resource: &Resource, name: &HeaderName) -> bool {
-    let read = read_as(name);
-    (NOT_FORWARDED.contains(&read.as_str()) && read != "content-length")
-        || PROXY_HEADERS.contains(&read.as_str())
-        || PROXY_PREFIXES.iter().any(|p| read.starts_with(p))
-        || read.starts_with(IDENTITY_PREFIX)
+    let name = name.as_str();
+    let any = |list: &[&str]| list.iter().any(|n| same_name(name, n));
+    (any(NOT_FORWARDED) && name != "content-length")
+        || any(PROXY_HEADERS)
+        || PROXY_PREFIXES.iter().any(|p| starts_with_name(name, p))
+        || starts_with_name(name, IDENTITY_PREFIX)
         || resource
             .identity_headers
             .ours()
             .chain(&resource.api_key_headers)
-            .any(|ours| read_as(ours) == read)
+            .any(|ours| same_name(name, ours.as_str()))
 }
 
 /// The identity token's claims: who, for which MCP server, briefly.
@@ -160,12 +214,40 @@ struct IdentityClaims<'a> {
     scope: String,
 }
 
+/// The connection pool to MCP servers: plain HTTP or TLS (web PKI roots), HTTP/1.1,
+/// `TCP_NODELAY`.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+pub fn upstream_client() -> anyhow::Result<UpstreamClient> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    http.enforce_http(false);
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        // Below common servers' keep-alive (uvicorn closes idle connections after
+        // 5 s): a connection the server is closing is not reused.
+        .pool_idle_timeout(Duration::from_secs(4))
+        .build(https))
+}
+
 pub async fn proxy(
     state: &AppState,
     resource: &Resource,
     caller: &Caller,
     parts: Parts,
-    body: reqwest::Body,
+    body: Body,
     streamed: bool,
     filter: Option<jsonrpc::Filter>,
 ) -> Result<Response, GatewayError> {
@@ -181,23 +263,21 @@ pub async fn proxy(
             HeaderValue::from_static("identity"),
         );
     }
-    let mut url = resource.upstream.clone();
-    url.set_query(parts.uri.query());
-    let send = state
-        .http
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body)
-        .send();
+    let mut request = axum::http::Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = resource.upstream_uri(parts.uri.query());
+    *request.headers_mut() = headers;
     let timeout = Duration::from_millis(resource.settings.timeout_ms);
     let unreachable = |status, message: String| GatewayError::Upstream { status, message };
-    let upstream = match tokio::time::timeout(timeout, send).await {
+    let upstream = match tokio::time::timeout(timeout, state.http.request(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             tracing::warn!(
                 resource = resource.name,
                 "MCP server unreachable: {}",
-                error.without_url()
+                std::error::Error::source(&error)
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| error.to_string())
             );
             return Err(unreachable(
                 StatusCode::BAD_GATEWAY,
@@ -240,7 +320,6 @@ pub async fn proxy(
             ),
         ));
     }
-    let mut response = Response::builder().status(status);
     let content_type = upstream
         .headers()
         .get(header::CONTENT_TYPE)
@@ -248,21 +327,37 @@ pub async fn proxy(
         .unwrap_or("")
         .to_string();
     let filter = filter.filter(|_| status.is_success());
-    for (name, value) in upstream.headers() {
-        let cookie = *name == header::SET_COOKIE && !resource.settings.relay_cookies;
+    let (upstream, incoming) = upstream.into_parts();
+    let encoded = upstream
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .filter(|e| e.as_bytes() != b"identity")
+        .cloned();
+    let mut headers = HeaderMap::with_capacity(upstream.headers.len());
+    let mut last = None;
+    for (name, value) in upstream.headers {
+        // A name is given once for its first value; later values of it come without.
+        let Some(name) = name.or_else(|| last.clone()) else {
+            continue;
+        };
+        last = Some(name.clone());
+        let cookie = name == header::SET_COOKIE && !resource.settings.relay_cookies;
         // An answer passed on unchanged keeps its length (no re-chunking).
-        let length = *name == header::CONTENT_LENGTH && filter.is_none();
+        let length = name == header::CONTENT_LENGTH && filter.is_none();
         if (!NOT_FORWARDED.contains(&name.as_str()) || length) && !cookie {
-            response = response.header(name, value);
+            headers.append(name, value);
         }
     }
     let body = match filter {
-        None => Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other)),
-        Some(filter) => filtered(resource, upstream, &content_type, filter).await?,
+        // Streamed as it arrives: SSE events reach the client one by one, and a
+        // client going away drops the upstream request with it.
+        None => Body::new(incoming),
+        Some(filter) => filtered(resource, incoming, encoded, &content_type, filter).await?,
     };
-    Ok(response
-        .body(body)
-        .unwrap_or_else(|_| Response::new(Body::empty())))
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
 }
 
 /// The answer to a request that lists tools, resources or prompts, with what the
@@ -270,7 +365,8 @@ pub async fn proxy(
 /// is not passed on: it may hold what the policy hides.
 async fn filtered(
     resource: &Resource,
-    upstream: reqwest::Response,
+    incoming: Incoming,
+    encoding: Option<HeaderValue>,
     content_type: &str,
     filter: jsonrpc::Filter,
 ) -> Result<Body, GatewayError> {
@@ -284,23 +380,22 @@ async fn filtered(
             message: format!("the MCP server's answer cannot be checked by authhost ({why})"),
         }
     };
-    if let Some(encoding) = upstream
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .filter(|e| e.as_bytes() != b"identity")
-    {
+    if let Some(encoding) = encoding {
         return Err(refused(format!("Content-Encoding: {encoding:?}")));
     }
     let media = content_type.split(';').next().unwrap_or("").trim();
     if media.eq_ignore_ascii_case("text/event-stream") {
         // Streamed as it arrives: each event is filtered as soon as it is complete.
-        let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-        return Ok(Body::from_stream(jsonrpc::filter_sse(stream, filter)));
+        return Ok(Body::from_stream(jsonrpc::filter_sse(
+            incoming.into_data_stream(),
+            filter,
+        )));
     }
-    let bytes = upstream
-        .bytes()
+    let bytes = incoming
+        .collect()
         .await
-        .map_err(|e| refused(format!("it broke off: {}", e.without_url())))?;
+        .map_err(|e| refused(format!("it broke off: {e}")))?
+        .to_bytes();
     if bytes.is_empty() {
         return Ok(Body::empty());
     }
@@ -328,45 +423,30 @@ async fn upstream_headers(
         }
     }
     set_forwarded(state, parts, &mut headers);
-    let mut set = |name: &HeaderName, value: &str| {
-        let encoded = percent_encoding::utf8_percent_encode(value, HEADER_SAFE).to_string();
-        if let Ok(value) = HeaderValue::from_str(&encoded) {
-            headers.insert(name.clone(), value);
-        }
-    };
     let user = &caller.user;
     if ours.send {
-        set(&ours.user_id, &user.sub);
+        let identity = &caller.identity;
         for (name, value) in [
-            (&ours.username, &user.preferred_username),
-            (&ours.email, &user.email),
-            (&ours.name, &user.name),
-            (&ours.client_id, &caller.client_id),
+            (&ours.user_id, &identity.sub),
+            (&ours.username, &identity.username),
+            (&ours.email, &identity.email),
+            (&ours.name, &identity.name),
+            (&ours.groups, &identity.groups),
+            (&ours.roles, &identity.roles),
         ] {
             if let Some(value) = value {
-                set(name, value);
+                headers.insert(name.clone(), value.clone());
             }
         }
-        for (name, list) in [(&ours.groups, &user.groups), (&ours.roles, &user.roles)] {
-            if !list.is_empty() {
-                // Each entry encoded on its own (a `,` in one becomes `%2C`), then joined.
-                let encoded: Vec<String> = list
-                    .iter()
-                    .map(|v| percent_encoding::utf8_percent_encode(v, HEADER_SAFE).to_string())
-                    .collect();
-                if let Ok(value) = HeaderValue::from_str(&encoded.join(",")) {
-                    headers.insert(name.clone(), value);
-                }
-            }
+        if let Some(client_id) = caller.client_id.as_deref().and_then(encode) {
+            headers.insert(ours.client_id.clone(), client_id);
         }
-        let mut set = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
-        };
-        set("x-authhost-auth", caller.via.as_str());
-        if let Some(provider) = &caller.provider {
-            set("x-authhost-provider", provider);
+        headers.insert(
+            HeaderName::from_static("x-authhost-auth"),
+            HeaderValue::from_static(caller.via.as_str()),
+        );
+        if let Some(provider) = caller.provider.as_deref().and_then(encode) {
+            headers.insert(HeaderName::from_static("x-authhost-provider"), provider);
         }
     }
     if let Some(token_header) = &ours.token {
@@ -529,13 +609,9 @@ mod tests {
 
     #[test]
     fn header_names_are_read_as_wsgi_does() {
-        assert_eq!(
-            read_as(&HeaderName::from_static("x_authhost_groups")),
-            "x-authhost-groups"
-        );
-        assert_eq!(
-            read_as(&HeaderName::from_static("x-forwarded_user")),
-            "x-forwarded-user"
-        );
+        assert!(same_name("x_authhost_groups", "x-authhost-groups"));
+        assert!(same_name("x-forwarded_user", "x-forwarded-user"));
+        assert!(!same_name("x-forwarded-users", "x-forwarded-user"));
+        assert!(starts_with_name("x_auth_request_user", "x-auth-request-"));
     }
 }

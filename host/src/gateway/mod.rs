@@ -15,6 +15,7 @@ pub mod resource;
 pub mod upstream_token;
 
 use crate::state::{AppState, Resource};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
@@ -117,7 +118,6 @@ async fn pass(
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
     if !resource.policy.inspects_bodies() {
-        let body = reqwest::Body::wrap_stream(body.into_data_stream());
         return forward::proxy(state, resource, caller, parts, body, true, None).await;
     }
     // The policy looks into bodies: each is read whole and judged, and only what was
@@ -133,7 +133,7 @@ async fn pass(
                 parts.method
             ))));
         }
-        let empty = reqwest::Body::from(bytes);
+        let empty = Body::empty();
         return forward::proxy(state, resource, caller, parts, empty, false, None).await;
     }
     let judged = body::judge(&parts.headers, &bytes).map_err(bad_request)?;
@@ -148,7 +148,7 @@ async fn pass(
             },
         ) as jsonrpc::Filter
     });
-    let canonical = reqwest::Body::from(judged.canonical);
+    let canonical = Body::from(judged.canonical);
     forward::proxy(state, resource, caller, parts, canonical, false, filter).await
 }
 

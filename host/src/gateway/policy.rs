@@ -345,15 +345,15 @@ mod tests {
     }
 
     fn caller(email: &str, groups: &[&str], scopes: &[&str]) -> Caller {
+        let user = User {
+            sub: "u1".into(),
+            email: Some(email.into()),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..User::default()
+        };
         Caller {
-            user: User {
-                sub: "u1".into(),
-                email: Some(email.into()),
-                groups: groups.iter().map(|g| g.to_string()).collect(),
-                ..User::default()
-            },
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            ..Caller::new(Via::Oauth)
+            ..Caller::new(Via::Oauth, user)
         }
     }
 

@@ -20,6 +20,8 @@ pub struct Resource {
     /// The resource identifier: `<issuer><path>` (RFC 8707, the token audience).
     pub url: String,
     pub upstream: Url,
+    /// The same, parsed once for the HTTP client.
+    pub upstream_uri: axum::http::Uri,
     /// The provider instance users sign in with.
     pub provider: String,
     pub scopes: Vec<String>,
@@ -37,6 +39,20 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The MCP server's URL with the request's query, as the gateway's client takes it.
+    pub fn upstream_uri(&self, query: Option<&str>) -> axum::http::Uri {
+        match query {
+            None => self.upstream_uri.clone(),
+            Some(query) => {
+                let mut url = self.upstream.clone();
+                url.set_query(Some(query));
+                url.as_str()
+                    .parse()
+                    .unwrap_or_else(|_| self.upstream_uri.clone())
+            }
+        }
+    }
+
     pub fn offers_scope(&self, scope: &str) -> bool {
         self.offered_scopes.iter().any(|s| s == scope)
     }
@@ -147,7 +163,15 @@ pub fn build(
             let path = server.path.trim_end_matches('/').to_string();
             let url = format!("{issuer}{path}");
             let scopes = server.scopes.clone().unwrap_or_else(|| vec!["mcp".into()]);
+            let Ok(upstream_uri) = upstream.as_str().parse::<axum::http::Uri>() else {
+                problems.push(format!(
+                    "{}: `{upstream}` is not a usable URI",
+                    key("upstream")
+                ));
+                continue;
+            };
             out.push(Arc::new(Resource {
+                upstream_uri,
                 name: name.clone(),
                 display_name: server.display_name.clone().unwrap_or_else(|| name.clone()),
                 url: crate::config::canonical_url(&url).unwrap_or(url),
