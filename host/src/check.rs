@@ -41,8 +41,14 @@ pub async fn check(config: &Config) -> Vec<String> {
             for refused in &registry.refused {
                 problems.push(format!("runtime.providers_dir: {refused}"));
             }
-            if let Err(list) = crate::gateway::resource::build(config, &issuer, &registry) {
-                problems.extend(list);
+            use crate::gateway::resource;
+            match resource::build(config, &issuer, &registry) {
+                Ok(resources) => {
+                    let audiences =
+                        resource::check_client_token_audiences(&resources, &registry).await;
+                    problems.extend(audiences.err().unwrap_or_default());
+                }
+                Err(list) => problems.extend(list),
             }
         }
         Err(e) => problems.push(format!("{e:#}")),

@@ -151,6 +151,19 @@ pub async fn run(
             return Ok(report);
         }
     };
+    // client_token mode needs the audience check; other modes do without.
+    let audience = instance.can_check_audience().await;
+    if let Ok(can) = audience {
+        report.title += if can {
+            "; checks token audiences"
+        } else {
+            "; cannot check token audiences (client_token needs client_token_any_audience)"
+        };
+    }
+    report.check(
+        "token-audience answers whether it can check whose token it is",
+        audience.map(|_| ()).map_err(|e| explain(&e)),
+    );
 
     let state = "conformance-state-123";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -69,6 +69,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .then(|| MetadataDocuments::new(config.client_metadata.clone()));
     let clients = Arc::new(Clients::new(&config.clients, documents)?);
     let resources = Arc::new(resource::build(&config, &issuer, &registry).map_err(ConfigErrors)?);
+    resource::check_client_token_audiences(&resources, &registry)
+        .await
+        .map_err(ConfigErrors)?;
     let patterns: Vec<String> = config
         .registration
         .allowed_redirect_uris

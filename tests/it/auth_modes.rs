@@ -290,11 +290,10 @@ async fn client_token_mode_validates_upstream_tokens_through_the_provider_and_ca
     );
     assert!(!challenge.contains("resource_metadata"), "{challenge}");
     // Refusals are remembered briefly: a client retrying a dead token is answered here.
-    let refusals = provider_calls(&a, "user-claims", "error");
-    assert_eq!(refusals, 1);
+    let refusals = provider_calls(&a, "issued-to-client", "ok");
     let again = whoami(&a.url("/ct"), Some("not-a-real-token")).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(provider_calls(&a, "user-claims", "error"), refusals);
+    assert_eq!(provider_calls(&a, "issued-to-client", "ok"), refusals);
     // No token: no fallback to anything shared.
     assert_eq!(
         whoami(&a.url("/ct"), None).await.status,
@@ -305,6 +304,135 @@ async fn client_token_mode_validates_upstream_tokens_through_the_provider_and_ca
         .await
         .unwrap();
     assert_eq!(prm.status(), StatusCode::NOT_FOUND);
+}
+
+/// An upstream client of the test OpenID provider, registered for authhost's callback.
+fn upstream_client(client_id: &str, secret: &str, instance: &str) -> Value {
+    json!({
+        "client_id": client_id, "client_secret": secret,
+        "redirect_uris": [format!("http://127.0.0.1/oauth/callback/{instance}")],
+        "token_endpoint_auth_method": "client_secret_basic",
+    })
+}
+
+/// Another application at the same upstream signs alice in: the upstream takes its
+/// token as alice's, so without an audience check the gateway would too.
+#[tokio::test]
+async fn client_token_mode_refuses_tokens_issued_to_another_client() {
+    let upstream = start_upstream_with(json!({"clients": [
+        upstream_client("test-client", "test-secret", "up"),
+        upstream_client("other-app", "other-secret", "other"),
+    ]}));
+    let mcp = mcp_server::start(false).await;
+    let server = McpServerConfig {
+        auth: AuthMode::ClientToken,
+        ..mcp_server("/ct", &mcp)
+    };
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            mcp_servers: vec![("ct", server)],
+            ..Options::with(|config| {
+                // The other application, as a provider instance only to sign in with.
+                let mut other = config.providers["up"].clone();
+                other.client_id = "other-app".into();
+                other.client_secret = Some("other-secret".into());
+                config.providers.insert("other".into(), other);
+            })
+        },
+    )
+    .await;
+    let issuer = upstream.issuer("root");
+    let theirs = sign_in(
+        &a.state.registry.instances["other"],
+        &issuer,
+        "alice",
+        "alice-password",
+    )
+    .await;
+    let (status, info) = upstream_userinfo(&issuer, &theirs.access_token).await;
+    assert_eq!(status, StatusCode::OK, "a live token of alice's: {info}");
+    let refused = whoami(&a.url("/ct"), Some(&theirs.access_token)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
+    assert!(
+        refused.www_authenticate.unwrap().contains("invalid_token"),
+        "a refusal in the OAuth shape"
+    );
+
+    let ours = sign_in(
+        &a.state.registry.instances["up"],
+        &issuer,
+        "alice",
+        "alice-password",
+    )
+    .await;
+    let reply = whoami(&a.url("/ct"), Some(&ours.access_token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.headers_seen()["x-authhost-subject"], "alice-sub");
+}
+
+/// A component built against contract 0.1.0 has no audience check: `client_token`
+/// with it is a config error naming the key, until the operator accepts any audience.
+#[tokio::test]
+async fn client_token_mode_with_a_provider_that_cannot_check_needs_any_audience() {
+    let mcp = mcp_server::start(false).await;
+    let providers_dir = std::env::temp_dir().join(format!(
+        "legacy-providers-{}",
+        authhost::crypto::random_token()
+    ));
+    std::fs::create_dir_all(&providers_dir).unwrap();
+    std::fs::copy(
+        crate::common::test_component_path("test_provider_contract_0_1_0"),
+        providers_dir.join("legacy.wasm"),
+    )
+    .unwrap();
+    let config = |any_audience: bool| {
+        let mut config = authhost::config::Config::default();
+        config.server.data_dir = std::env::temp_dir().join(format!(
+            "authhost-legacy-{}",
+            authhost::crypto::random_token()
+        ));
+        config.runtime.providers_dir = Some(providers_dir.clone());
+        config.providers.insert(
+            "legacy".into(),
+            authhost::config::ProviderConfig {
+                client_id: "legacy-client".into(),
+                ..Default::default()
+            },
+        );
+        let server = McpServerConfig {
+            auth: AuthMode::ClientToken,
+            provider: Some("legacy".into()),
+            client_token_any_audience: any_audience,
+            ..mcp_server("/ct", &mcp)
+        };
+        config.mcp_servers.insert("ct".into(), server);
+        config
+    };
+    let Err(error) = authhost::server::build_state(config(false)).await else {
+        panic!("started without an audience check");
+    };
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("mcp_servers.ct.auth")
+            && message.contains("`legacy`")
+            && message.contains("client_token_any_audience = true"),
+        "{message}"
+    );
+
+    let state = authhost::server::build_state(config(true))
+        .await
+        .expect("starts when any audience is accepted");
+    let contract = &state.registry.instances["legacy"].component.contract;
+    assert_eq!(contract.to_string(), "0.1.0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        authhost::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let reply = whoami(&format!("{base}/ct"), Some("carol")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.headers_seen()["x-authhost-subject"], "carol");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use crate::common::upstream::{self, Upstream};
 use crate::common::{self, instance};
-use authhost::runtime::{AuthorizeRequest, CodeExchange, ProviderInstance};
+use authhost::runtime::{AuthorizeRequest, CodeExchange, ProviderInstance, TokenSet};
 use oauth2::PkceCodeChallenge;
 use serde_json::json;
 
@@ -43,6 +43,11 @@ async fn keycloak_builds_realm_endpoints_and_maps_roles_and_groups() {
     let tokens =
         upstream::sign_in(&provider, &format!("{server}/realms/corp"), "alice", "pw").await;
     let refresh = tokens.refresh_token.clone().expect("refresh token");
+    // The realm's introspection endpoint says whose token it is.
+    assert!(provider.can_check_audience().await.unwrap());
+    let ours = tokens.access_token.clone();
+    assert!(provider.issued_to_client(ours).await.unwrap());
+    assert!(!provider.issued_to_client("forged".into()).await.unwrap());
     let claims = provider.user_claims(tokens).await.unwrap();
     assert_eq!(claims.subject, "kc-alice");
     assert_eq!(
@@ -185,6 +190,26 @@ mod github {
     }
 
     #[tokio::test]
+    async fn only_tokens_issued_to_the_app_pass_the_audience_check() {
+        let sim = GitHubSim::start(AppKind::OAuthApp).await;
+        let provider = provider(&sim).await;
+        assert!(provider.can_check_audience().await.unwrap());
+        let tokens = sim_sign_in(&provider, None).await.expect("exchange");
+        assert!(
+            provider
+                .issued_to_client(tokens.access_token)
+                .await
+                .unwrap()
+        );
+        // A personal access token of the same user: GitHub's API takes it as the user.
+        let pat = sim.personal_access_token();
+        let claims = provider.user_claims(bare_token(&pat)).await.unwrap();
+        assert_eq!(claims.username.as_deref(), Some("octocat"));
+        assert!(!provider.issued_to_client(pat).await.unwrap());
+        assert!(!provider.issued_to_client("gho_dead".into()).await.unwrap());
+    }
+
+    #[tokio::test]
     async fn a_bad_code_reported_with_status_200_is_still_an_error() {
         let sim = GitHubSim::start(AppKind::OAuthApp).await;
         let provider = provider(&sim).await;
@@ -200,6 +225,19 @@ mod github {
             matches!(err.provider_error(), Some(ProviderError::InvalidGrant(m)) if m.contains("bad_verification_code")),
             "{err}"
         );
+    }
+}
+
+/// An access token alone, as a client presents it in `client_token` mode.
+fn bare_token(access_token: &str) -> TokenSet {
+    TokenSet {
+        access_token: access_token.into(),
+        token_type: "Bearer".into(),
+        expires_in: None,
+        refresh_token: None,
+        id_token: None,
+        scope: None,
+        extra: Vec::new(),
     }
 }
 
@@ -778,6 +816,25 @@ mod google {
             matches!(err.provider_error(), Some(ProviderError::InvalidGrant(_))),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn token_info_tells_this_clients_tokens_from_another_apps() {
+        let sim = GoogleSim::start().await;
+        let provider = provider(&sim, None).await;
+        assert!(provider.can_check_audience().await.unwrap());
+        let tokens = sim_sign_in(&provider, None).await.expect("exchange");
+        assert!(
+            provider
+                .issued_to_client(tokens.access_token)
+                .await
+                .unwrap()
+        );
+        let other = sim.token_of_another_app("alice");
+        let claims = provider.user_claims(bare_token(&other)).await.unwrap();
+        assert_eq!(claims.subject, ALICE, "userinfo takes another app's token");
+        assert!(!provider.issued_to_client(other).await.unwrap());
+        assert!(!provider.issued_to_client("ya29.dead".into()).await.unwrap());
     }
 
     #[tokio::test]

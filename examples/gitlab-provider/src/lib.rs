@@ -4,8 +4,8 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, code_authorize_url, http,
-    settings, token,
+    ProviderInfo, SettingKind, SettingSpec, TokenAudience, TokenKind, TokenSet, code_authorize_url,
+    http, settings, token,
 };
 use serde_json::json;
 
@@ -110,5 +110,25 @@ impl Provider for GitLab {
                 "{url} answered HTTP {status}"
             ))),
         }
+    }
+}
+
+/// GitLab's token info endpoint names the OAuth application a token belongs to.
+impl TokenAudience for GitLab {
+    fn can_check(_config: ProviderConfig) -> bool {
+        true
+    }
+
+    fn issued_to_client(
+        config: ProviderConfig,
+        access_token: String,
+    ) -> Result<bool, ProviderError> {
+        let url = format!("{}/oauth/token/info", base(&config)?);
+        let response = http::get(&url, Some(&access_token))?;
+        if response.status == 401 {
+            return Ok(false); // dead, or not an OAuth token at all
+        }
+        let info = http::json_body(&url, &response)?;
+        Ok(info["application"]["uid"].as_str() == Some(config.client_id.as_str()))
     }
 }

@@ -41,6 +41,10 @@ pub struct McpServerConfig {
     /// `client_token` mode: how long a validated upstream token is trusted (seconds).
     #[serde(default = "default_client_token_cache")]
     pub client_token_cache_seconds: u64,
+    /// `client_token` mode with a provider that cannot tell whose token it is: accept
+    /// any token the upstream accepts, other applications' and personal ones included.
+    #[serde(default)]
+    pub client_token_any_audience: bool,
     /// Send the user's upstream token to the MCP server (refreshed when it expires).
     #[serde(default)]
     pub forward_upstream_token: bool,
@@ -76,6 +80,7 @@ impl Default for McpServerConfig {
             static_subject: None,
             static_groups: Vec::new(),
             client_token_cache_seconds: default_client_token_cache(),
+            client_token_any_audience: false,
             forward_upstream_token: false,
             upstream_token_header: default_upstream_token_header(),
             timeout_ms: default_timeout_ms(),

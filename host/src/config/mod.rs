@@ -330,7 +330,7 @@ impl Default for RuntimeConfig {
 }
 
 /// One `[providers.<id>]` block.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ProviderConfig {
     /// The component's id (`oidc`, `github`, ...); defaults to the block's name.
     pub component: Option<String>,

@@ -356,7 +356,8 @@ fn static_token(resource: &Resource, token: &str) -> Result<Caller, Rejection> {
     })
 }
 
-/// An upstream token, validated by asking the provider who it belongs to. Answers are
+/// An upstream token, validated by asking the provider whether it was issued to its
+/// upstream client (unless `client_token_any_audience`) and who it belongs to. Answers are
 /// kept by the token's hash: acceptances for `client_token_cache_seconds`, refusals
 /// for a few seconds (a client retrying a dead token does not hammer the provider).
 /// A provider that cannot answer is not a refusal: 503, nothing kept.
@@ -390,6 +391,28 @@ async fn client_token(
         extra: Vec::new(),
     };
     let ttl = Duration::from_secs(resource.settings.client_token_cache_seconds);
+    if !resource.settings.client_token_any_audience {
+        match instance.issued_to_client(token.to_string()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(
+                    provider = resource.provider,
+                    "client token refused: issued to another client"
+                );
+                state.client_tokens.put(key, None, ttl.min(REFUSAL_TTL));
+                return Err(refused());
+            }
+            Err(e) => {
+                tracing::warn!(
+                    provider = resource.provider,
+                    "could not check whose client token it is: {e}"
+                );
+                return Err(Rejection::Unavailable(
+                    "the identity provider could not check the token; try again",
+                ));
+            }
+        }
+    }
     match instance.user_claims(tokens).await {
         Ok(claims) => {
             let user = User::from_claims(&claims);

@@ -70,6 +70,42 @@ fn offered_scopes(config: &Config, scopes: &[String], policy: &Policy) -> Vec<St
     offered
 }
 
+/// `client_token` servers accept only tokens issued to their provider's upstream
+/// client: a provider that cannot check that is a config error, unless the operator
+/// chose `client_token_any_audience`. Asks the components, so not part of `build`.
+pub async fn check_client_token_audiences(
+    resources: &[Arc<Resource>],
+    registry: &Registry,
+) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    for resource in resources {
+        let settings = &resource.settings;
+        if settings.auth != AuthMode::ClientToken || settings.client_token_any_audience {
+            continue;
+        }
+        let Some(instance) = registry.instances.get(&resource.provider) else {
+            continue;
+        };
+        let problem = match instance.can_check_audience().await {
+            Ok(true) => continue,
+            Ok(false) => "cannot tell whether a token was issued to its upstream client",
+            Err(_) => "failed when asked whether it can check tokens' audience",
+        };
+        problems.push(format!(
+            "mcp_servers.{}.auth: provider `{}` (component `{}`) {problem} (it may need a \
+             client secret), so `client_token` would accept any token the upstream accepts, \
+             other applications' and personal access tokens included; set \
+             client_token_any_audience = true to accept that",
+            resource.name, resource.provider, instance.component.info.id
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// The protected MCP servers, checked: every problem is listed under its key.
 pub fn build(
     config: &Config,

@@ -2,7 +2,7 @@
 //! imports, and the translation of traps into [`CallError`]s.
 
 use super::Runtime;
-use super::bindings::{HttpError, Provider, ProviderError, ProviderPre, Request, Response};
+use super::bindings::{ExportIndices, Exports, HttpError, ProviderError, Request, Response};
 use super::error::CallError;
 use super::kv::KvCache;
 use super::outbound::{self, ClientCredentials, Policy};
@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{InstancePre, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -131,13 +131,19 @@ impl ResourceLimiter for MemoryLimiter {
 pub type CallFuture<'a, T> =
     Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, ProviderError>>> + Send + 'a>>;
 
+/// A component linked against the host's imports, with its exports located.
+pub struct Prepared {
+    pub instance: InstancePre<CallState>,
+    pub exports: ExportIndices,
+}
+
 /// Run `body` against a fresh instance of `pre` under `sandbox`'s limits.
 pub async fn run<T>(
     runtime: &Runtime,
-    pre: &ProviderPre<CallState>,
+    pre: &Prepared,
     sandbox: &Arc<Sandbox>,
     operation: &'static str,
-    body: impl for<'a> FnOnce(&'a Provider, &'a mut Store<CallState>) -> CallFuture<'a, T>,
+    body: impl for<'a> FnOnce(&'a Exports, &'a mut Store<CallState>) -> CallFuture<'a, T>,
 ) -> Result<T, CallError> {
     let limits = &sandbox.limits;
     let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
@@ -172,8 +178,9 @@ pub async fn run<T>(
     });
 
     let call = async {
-        let bindings = pre.instantiate_async(&mut store).await?;
-        body(&bindings, &mut store).await
+        let instance = pre.instance.instantiate_async(&mut store).await?;
+        let exports = pre.exports.load(&mut store, &instance)?;
+        body(&exports, &mut store).await
     };
     let outcome = tokio::time::timeout(limits.call_timeout, call).await;
     let provider = sandbox.name.clone();

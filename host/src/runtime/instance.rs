@@ -1,8 +1,10 @@
 //! A configured provider: a component plus one operator's settings, credentials,
 //! allowed hosts and limits. Several instances may share one component.
 
+use super::bindings::Exports;
 use super::bindings::{
-    AuthorizeRequest, Claims, CodeExchange, ProviderConfig, SettingKind, TokenKind, TokenSet,
+    AuthorizeRequest, Claims, CodeExchange, ProviderConfig, ProviderError, SettingKind, TokenKind,
+    TokenSet,
 };
 use super::call::{self, CallFuture, CallState};
 use super::error::CallError;
@@ -10,7 +12,7 @@ use super::kv::KvCache;
 use super::outbound::ClientCredentials;
 use super::outputs;
 use super::sandbox::{AllowList, Limits};
-use super::{Provider, ProviderComponent, Runtime, Sandbox};
+use super::{ProviderComponent, Runtime, Sandbox};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -174,7 +176,7 @@ impl ProviderInstance {
     async fn call<T>(
         &self,
         operation: &'static str,
-        body: impl for<'a> FnOnce(&'a Provider, &'a mut Store<CallState>) -> CallFuture<'a, T>,
+        body: impl for<'a> FnOnce(&'a Exports, &'a mut Store<CallState>) -> CallFuture<'a, T>,
     ) -> Result<T, CallError> {
         let started = std::time::Instant::now();
         let result = call::run(
@@ -195,11 +197,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let url = self
             .call("authorize-url", move |p, s| {
-                Box::pin(async move {
-                    p.authhost_provider_oauth_provider()
-                        .call_authorize_url(s, &config, &request)
-                        .await
-                })
+                Box::pin(async move { p.core.call_authorize_url(s, &config, &request).await })
             })
             .await?;
         self.checked("authorize-url", url, |url| {
@@ -232,11 +230,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let output = self
             .call("exchange-code", move |p, s| {
-                Box::pin(async move {
-                    p.authhost_provider_oauth_provider()
-                        .call_exchange_code(s, &config, &exchange)
-                        .await
-                })
+                Box::pin(async move { p.core.call_exchange_code(s, &config, &exchange).await })
             })
             .await?;
         self.checked("exchange-code", output, outputs::token_set)
@@ -246,11 +240,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let output = self
             .call("refresh", move |p, s| {
-                Box::pin(async move {
-                    p.authhost_provider_oauth_provider()
-                        .call_refresh(s, &config, &refresh_token)
-                        .await
-                })
+                Box::pin(async move { p.core.call_refresh(s, &config, &refresh_token).await })
             })
             .await?;
         self.checked("refresh", output, outputs::token_set)
@@ -260,11 +250,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let output = self
             .call("user-claims", move |p, s| {
-                Box::pin(async move {
-                    p.authhost_provider_oauth_provider()
-                        .call_user_claims(s, &config, &tokens)
-                        .await
-                })
+                Box::pin(async move { p.core.call_user_claims(s, &config, &tokens).await })
             })
             .await?;
         self.checked("user-claims", output, outputs::claims)
@@ -273,9 +259,40 @@ impl ProviderInstance {
     pub async fn revoke(&self, token: String, kind: TokenKind) -> Result<(), CallError> {
         let config = self.config.clone();
         self.call("revoke", move |p, s| {
+            Box::pin(async move { p.core.call_revoke(s, &config, &token, kind).await })
+        })
+        .await
+    }
+
+    /// Whether the component can tell whose token it is given (`token-audience`, in
+    /// contracts from 0.1.1) with this configuration.
+    pub async fn can_check_audience(&self) -> Result<bool, CallError> {
+        if !self.component.pre.exports.has_audience_check() {
+            return Ok(false);
+        }
+        let config = self.config.clone();
+        self.call("can-check", move |p, s| {
             Box::pin(async move {
-                p.authhost_provider_oauth_provider()
-                    .call_revoke(s, &config, &token, kind)
+                let Some(audience) = &p.audience else {
+                    return Ok(Ok(false));
+                };
+                Ok(Ok(audience.call_can_check(s, &config).await?))
+            })
+        })
+        .await
+    }
+
+    /// Whether `access_token` was issued to this instance's upstream client.
+    /// `Unsupported` from components that cannot tell.
+    pub async fn issued_to_client(&self, access_token: String) -> Result<bool, CallError> {
+        let config = self.config.clone();
+        self.call("issued-to-client", move |p, s| {
+            Box::pin(async move {
+                let Some(audience) = &p.audience else {
+                    return Ok(Err(ProviderError::Unsupported));
+                };
+                audience
+                    .call_issued_to_client(s, &config, &access_token)
                     .await
             })
         })

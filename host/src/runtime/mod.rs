@@ -22,7 +22,7 @@ pub use instance::{InstanceSpec, ProviderInstance};
 pub use outbound::ClientCredentials;
 pub use sandbox::{AllowList, Limits};
 
-use bindings::{Provider, ProviderPre};
+use bindings::{ExportIndices, Provider};
 use call::{CallState, EPOCH_TICK};
 use compile_cache::CompileCache;
 use sha2::{Digest, Sha256};
@@ -79,7 +79,7 @@ pub struct ProviderComponent {
     pub from_cache: bool,
     /// How long compiling (or loading from the cache) took.
     pub load_time: Duration,
-    pre: ProviderPre<CallState>,
+    pre: call::Prepared,
 }
 
 impl std::fmt::Debug for ProviderComponent {
@@ -165,20 +165,19 @@ impl Runtime {
                 first_line(&e)
             ))
         })?;
-        let pre = ProviderPre::new(instance_pre).map_err(|e| {
+        let exports = ExportIndices::new(&instance_pre).map_err(|e| {
             fail(format!(
                 "does not implement the {CONTRACT_EXPORT} contract: {}",
                 first_line(&e)
             ))
         })?;
+        let pre = call::Prepared {
+            instance: instance_pre,
+            exports,
+        };
         let sandbox = Arc::new(Sandbox::isolated(origin));
         let info = call::run(self, &pre, &sandbox, "info", |p, s| {
-            Box::pin(async move {
-                Ok(Ok(p
-                    .authhost_provider_oauth_provider()
-                    .call_info(s)
-                    .await?))
-            })
+            Box::pin(async move { Ok(Ok(p.core.call_info(s).await?)) })
         })
         .await
         .map_err(|e| fail(format!("failed to describe itself: {e}")))?;

@@ -8,7 +8,8 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, code_authorize_url, http, settings, token,
+    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, code_authorize_url, http,
+    settings, token,
 };
 use serde_json::{Value, json};
 
@@ -165,6 +166,17 @@ impl Provider for Atlassian {
     ) -> Result<(), ProviderError> {
         // No revocation endpoint for 3LO; users remove the app under their account's
         // "Connected apps".
+        Err(ProviderError::Unsupported)
+    }
+}
+
+/// Atlassian has no endpoint that says which app a token was issued to.
+impl TokenAudience for Atlassian {
+    fn can_check(_config: ProviderConfig) -> bool {
+        false
+    }
+
+    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
         Err(ProviderError::Unsupported)
     }
 }

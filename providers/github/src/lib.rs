@@ -7,7 +7,8 @@
 use authhost_provider_sdk::bindings::authhost::provider::http_client::Request;
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, http, settings, token, url_with_query,
+    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, settings, token,
+    url_with_query,
 };
 use serde_json::{Value, json};
 
@@ -267,5 +268,31 @@ impl Provider for GitHub {
                 "{url} answered HTTP {status}"
             ))),
         }
+    }
+}
+
+/// GitHub's check-token endpoint for OAuth and GitHub Apps: as the app (Basic, added by
+/// the host), `POST /applications/{client_id}/token`; 404 for tokens of other apps,
+/// personal access tokens and dead tokens.
+impl TokenAudience for GitHub {
+    fn can_check(config: ProviderConfig) -> bool {
+        config.has_client_secret
+    }
+
+    fn issued_to_client(
+        config: ProviderConfig,
+        access_token: String,
+    ) -> Result<bool, ProviderError> {
+        if !config.has_client_secret {
+            return Err(ProviderError::Unsupported);
+        }
+        let url = format!("{}/applications/{}/token", api(&config)?, config.client_id);
+        let body = json!({ "access_token": access_token });
+        let response = api_request("POST", &url, None, Some(body), ClientAuth::Basic)?;
+        if response.status == 404 || response.status == 422 {
+            return Ok(false);
+        }
+        let answer = http::json_body(&url, &response)?;
+        Ok(answer["app"]["client_id"].as_str() == Some(config.client_id.as_str()))
     }
 }

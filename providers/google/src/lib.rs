@@ -5,12 +5,13 @@
 //! token's `hd` claim; ID tokens name the issuer as `https://accounts.google.com` or,
 //! in the legacy form, `accounts.google.com`; the token, userinfo and revocation
 //! endpoints live on other hosts than the issuer; revoking a token Google no longer
-//! knows answers 400 `invalid_token`, which counts as revoked.
+//! knows answers 400 `invalid_token`, which counts as revoked. Whose access token it
+//! is comes from the token info endpoint (`aud`/`azp`); it answers 400 for dead ones.
 
 use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, http, log_info, settings, token,
+    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, log_info, settings, token,
 };
 use serde_json::{Map, Value};
 
@@ -207,5 +208,30 @@ impl Provider for Google {
             }
             other => other,
         }
+    }
+}
+
+/// Google's token info endpoint, on the token API host. The token goes in a form body,
+/// never in the URL.
+impl TokenAudience for Google {
+    fn can_check(_config: ProviderConfig) -> bool {
+        true
+    }
+
+    fn issued_to_client(
+        config: ProviderConfig,
+        access_token: String,
+    ) -> Result<bool, ProviderError> {
+        let url = format!(
+            "{}/tokeninfo",
+            settings::base_url(&config, "token_api_url")?
+        );
+        let response = http::post_form(&url, &[("access_token", &access_token)], ClientAuth::None)?;
+        if response.status == 400 {
+            return Ok(false); // expired, revoked or not a Google token
+        }
+        let info = http::json_body(&url, &response)?;
+        let ours = config.client_id.as_str();
+        Ok(info["aud"].as_str() == Some(ours) && info["azp"].as_str().is_none_or(|a| a == ours))
     }
 }

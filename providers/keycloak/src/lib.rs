@@ -5,7 +5,7 @@
 use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, CodeExchange, Provider, ProviderConfig, ProviderError, ProviderInfo,
-    SettingKind, TokenKind, TokenSet, settings,
+    SettingKind, TokenAudience, TokenKind, TokenSet, settings,
 };
 use serde_json::Value;
 
@@ -120,5 +120,19 @@ impl Provider for Keycloak {
 
     fn revoke(config: ProviderConfig, token: String, kind: TokenKind) -> Result<(), ProviderError> {
         client(&config)?.revoke(&token, kind)
+    }
+}
+
+/// Introspection at the issuer, as this client.
+impl TokenAudience for Keycloak {
+    fn can_check(config: ProviderConfig) -> bool {
+        client(&config).is_ok_and(|c| c.can_check_audience())
+    }
+
+    fn issued_to_client(
+        config: ProviderConfig,
+        access_token: String,
+    ) -> Result<bool, ProviderError> {
+        client(&config)?.issued_to_client(&access_token)
     }
 }

@@ -9,7 +9,7 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, http, log_info, settings, token,
+    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, log_info, settings, token,
     url_with_query,
 };
 use serde_json::{Value, json};
@@ -235,6 +235,18 @@ impl Provider for Mattermost {
         _kind: TokenKind,
     ) -> Result<(), ProviderError> {
         // No revocation endpoint; a user deauthorizes the app in their Mattermost profile.
+        Err(ProviderError::Unsupported)
+    }
+}
+
+/// Mattermost has no endpoint that says which OAuth app a token was issued to
+/// (personal access tokens work on the same API).
+impl TokenAudience for Mattermost {
+    fn can_check(_config: ProviderConfig) -> bool {
+        false
+    }
+
+    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
         Err(ProviderError::Unsupported)
     }
 }

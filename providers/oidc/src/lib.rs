@@ -5,7 +5,7 @@
 use authhost_provider_sdk::oidc::{self, ClaimNames, Discovery, OidcClient};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, settings,
+    ProviderInfo, SettingKind, SettingSpec, TokenAudience, TokenKind, TokenSet, settings,
 };
 
 pub struct OidcProvider;
@@ -135,5 +135,19 @@ impl Provider for OidcProvider {
 
     fn revoke(config: ProviderConfig, token: String, kind: TokenKind) -> Result<(), ProviderError> {
         client(&config)?.revoke(&token, kind)
+    }
+}
+
+/// Introspection at the issuer, as this client.
+impl TokenAudience for OidcProvider {
+    fn can_check(config: ProviderConfig) -> bool {
+        client(&config).is_ok_and(|c| c.can_check_audience())
+    }
+
+    fn issued_to_client(
+        config: ProviderConfig,
+        access_token: String,
+    ) -> Result<bool, ProviderError> {
+        client(&config)?.issued_to_client(&access_token)
     }
 }

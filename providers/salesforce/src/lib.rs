@@ -9,8 +9,8 @@
 
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenKind, TokenSet, code_authorize_url, http, log_info, settings,
-    token,
+    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, code_authorize_url, http,
+    log_info, settings, token,
 };
 use serde_json::{Value, json};
 
@@ -185,5 +185,16 @@ impl Provider for Salesforce {
                 response.status
             ))),
         }
+    }
+}
+
+/// Not implemented yet: Salesforce's introspection endpoint could answer.
+impl TokenAudience for Salesforce {
+    fn can_check(_config: ProviderConfig) -> bool {
+        false
+    }
+
+    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
+        Err(ProviderError::Unsupported)
     }
 }

@@ -7,6 +7,7 @@
 //! use authhost_provider_sdk::*;
 //! struct MyProvider;
 //! impl Provider for MyProvider { /* info, authorize_url, exchange_code, ... */ }
+//! impl TokenAudience for MyProvider { /* can_check, issued_to_client */ }
 //! authhost_provider_sdk::export!(MyProvider);
 //! ```
 //!
@@ -36,6 +37,8 @@ pub use bindings::authhost::provider::types::{
 };
 pub use bindings::export;
 pub use bindings::exports::authhost::provider::oauth_provider::Guest as Provider;
+/// Telling whose token it is (`client_token` mode); since contract 0.1.1.
+pub use bindings::exports::authhost::provider::token_audience::Guest as TokenAudience;
 
 /// Write a line to the host's log, attributed to this provider. Never log tokens.
 pub fn log_info(message: &str) {

@@ -20,6 +20,7 @@ pub struct Discovery {
     pub token_endpoint: String,
     pub userinfo_endpoint: Option<String>,
     pub revocation_endpoint: Option<String>,
+    pub introspection_endpoint: Option<String>,
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
@@ -223,6 +224,44 @@ impl<'a> OidcClient<'a> {
             claims.extend(info);
         }
         Ok(claims)
+    }
+
+    /// Introspection (RFC 7662) needs client authentication, so a client secret.
+    pub fn can_check_audience(&self) -> bool {
+        self.config.has_client_secret
+    }
+
+    /// Whether `token` is live and was issued to this client, by RFC 7662
+    /// introspection: the answer's `client_id` (or Keycloak's `azp`) must be ours, or,
+    /// when it names none, its `aud` must include us.
+    pub fn issued_to_client(&self, token: &str) -> Result<bool, ProviderError> {
+        if !self.can_check_audience() {
+            return Err(ProviderError::Unsupported);
+        }
+        let url = self.discovery()?.introspection_endpoint.ok_or_else(|| {
+            ProviderError::UpstreamError(
+                "the discovery document names no introspection_endpoint".into(),
+            )
+        })?;
+        let response = self.post_as_client(
+            &url,
+            vec![("token", token), ("token_type_hint", "access_token")],
+        )?;
+        let answer = http::json_body(&url, &response)?;
+        if answer["active"] != Value::Bool(true) {
+            return Ok(false);
+        }
+        let ours = self.config.client_id.as_str();
+        if let Some(client) = answer["client_id"].as_str().or(answer["azp"].as_str()) {
+            return Ok(client == ours);
+        }
+        match &answer["aud"] {
+            Value::String(aud) => Ok(aud == ours),
+            Value::Array(auds) => Ok(auds.iter().any(|a| a.as_str() == Some(ours))),
+            _ => Err(ProviderError::UpstreamError(format!(
+                "{url} names neither the token's client nor its audience"
+            ))),
+        }
     }
 
     /// RFC 7009 revocation, where the provider advertises an endpoint.

@@ -3,7 +3,7 @@
 use authhost_provider_sdk::bindings::authhost::provider::http_client::{self, Request};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet, settings,
+    ProviderInfo, SettingKind, SettingSpec, TokenAudience, TokenKind, TokenSet, settings,
 };
 
 struct Misbehaving;
@@ -164,6 +164,17 @@ impl Provider for Misbehaving {
     }
 
     fn revoke(_: ProviderConfig, _: String, _: TokenKind) -> Result<(), ProviderError> {
+        Err(ProviderError::Unsupported)
+    }
+}
+
+/// This test component cannot tell.
+impl TokenAudience for Misbehaving {
+    fn can_check(_config: ProviderConfig) -> bool {
+        false
+    }
+
+    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
         Err(ProviderError::Unsupported)
     }
 }

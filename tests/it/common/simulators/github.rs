@@ -31,6 +31,8 @@ pub enum AppKind {
 struct Sim {
     codes: HashMap<String, (String, Option<String>)>,
     access_tokens: HashSet<String>,
+    /// Live tokens that are not this app's: personal access tokens, other apps'.
+    other_tokens: HashSet<String>,
     refresh_tokens: HashSet<String>,
     counter: u64,
 }
@@ -56,6 +58,7 @@ impl GitHubSim {
                 "/api/v3/applications/{client_id}/grant",
                 delete(delete_grant),
             )
+            .route("/api/v3/applications/{client_id}/token", post(check_token))
             .with_state(state.clone());
         let origin = crate::common::serve(app).await;
         GitHubSim { origin, state }
@@ -75,6 +78,19 @@ impl GitHubSim {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// A personal access token of the same user: the API takes it, the app did not
+    /// issue it.
+    pub fn personal_access_token(&self) -> String {
+        let token = "ghp_personal0123456789".to_string();
+        self.state
+            .1
+            .lock()
+            .unwrap()
+            .other_tokens
+            .insert(token.clone());
+        token
     }
 
     pub fn is_live(&self, access_token: &str) -> bool {
@@ -219,8 +235,9 @@ fn authorized(state: &Shared, headers: &HeaderMap) -> bool {
                 .or_else(|| v.strip_prefix("token "))
         });
     // The REST API refuses requests without a User-Agent.
+    let sim = state.1.lock().unwrap();
     headers.contains_key(header::USER_AGENT)
-        && token.is_some_and(|t| state.1.lock().unwrap().access_tokens.contains(t))
+        && token.is_some_and(|t| sim.access_tokens.contains(t) || sim.other_tokens.contains(t))
 }
 
 fn bad_credentials() -> Response {
@@ -279,6 +296,51 @@ async fn teams(State(state): State<Shared>, headers: HeaderMap) -> Response {
     .into_response()
 }
 
+/// The app's Basic credentials, or none.
+fn app_authenticated(headers: &HeaderMap, client_id: &str) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    client_id == CLIENT_ID
+        && headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(expected.as_str())
+}
+
+/// The access token in a JSON body (`{"access_token": ...}`).
+fn body_token(body: &str) -> Option<String> {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|b| b["access_token"].as_str().map(String::from))
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()
+}
+
+/// `POST /applications/{client_id}/token`: the app's Basic credentials, the token in a
+/// JSON body; 200 with the app for its own live tokens, 404 for anything else.
+async fn check_token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: String,
+) -> Response {
+    if !app_authenticated(&headers, &client_id) {
+        return not_found();
+    }
+    match body_token(&body) {
+        Some(t) if state.1.lock().unwrap().access_tokens.contains(&t) => Json(json!({
+            "id": 1, "token": t, "app": {"client_id": CLIENT_ID, "name": "authhost test"},
+            "user": {"login": "octocat", "id": 583231}, "scopes": ["read:user"],
+        }))
+        .into_response(),
+        _ => not_found(),
+    }
+}
+
 /// `DELETE /applications/{client_id}/grant`: the app's Basic credentials, the token in
 /// a JSON body; every token of the authorization dies.
 async fn delete_grant(
@@ -287,27 +349,15 @@ async fn delete_grant(
     Path(client_id): Path<String>,
     body: String,
 ) -> Response {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
-    );
-    if client_id != CLIENT_ID
-        || headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            != Some(expected.as_str())
-    {
-        return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response();
+    if !app_authenticated(&headers, &client_id) {
+        return not_found();
     }
-    let token = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|b| b["access_token"].as_str().map(String::from));
     let mut sim = state.1.lock().unwrap();
-    match token {
+    match body_token(&body) {
         Some(t) if sim.access_tokens.remove(&t) => {
             sim.refresh_tokens.clear();
             StatusCode::NO_CONTENT.into_response()
         }
-        _ => (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response(),
+        _ => not_found(),
     }
 }

@@ -1,13 +1,14 @@
 //! Google's OpenID Connect endpoints as documented, on one origin that is also the
 //! issuer: discovery at `/.well-known/openid-configuration`, authorization at
-//! `/o/oauth2/v2/auth`, `/token`, `/v1/userinfo`, `/revoke`. The account is picked with
+//! `/o/oauth2/v2/auth`, `/token`, `/v1/userinfo`, `/revoke`, `/tokeninfo`. The account is picked with
 //! `login_hint` (alice and dave of example.com, bob of other.example, carol a personal
 //! account without `hd`), whatever `hd` the request carried. Kept: the token endpoint
 //! takes the client credentials from the form and checks PKCE; a refresh token only with
 //! `access_type=offline` and `prompt=consent`; ID tokens with `iss`, `aud`, `nonce`,
 //! `exp`, `sub`, `email`, `email_verified`, `hd` (any signature); refresh answers carry
 //! no refresh token and no ID token; revocation of either token ends the grant, an
-//! unknown token answers 400 `invalid_token`. Quirks kept: `hd` in the request is only
+//! unknown token answers 400 `invalid_token`; token info names a live access token's
+//! client in `aud` and `azp` and answers 400 `invalid_token` for any other. Quirks kept: `hd` in the request is only
 //! a hint; `iss` in the ID token can be switched to the bare form (the issuer without
 //! its scheme) or to a foreign issuer.
 
@@ -51,6 +52,8 @@ struct Sim {
     access_tokens: HashMap<String, (&'static str, u64)>,
     /// refresh token → (account, grant)
     refresh_tokens: HashMap<String, (&'static str, u64)>,
+    /// Access tokens issued to another application (userinfo takes them too).
+    other_app_tokens: HashMap<String, &'static str>,
     counter: u64,
 }
 
@@ -71,6 +74,7 @@ impl GoogleSim {
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            other_app_tokens: HashMap::new(),
             counter: 0,
         }));
         let app = Router::new()
@@ -79,6 +83,7 @@ impl GoogleSim {
             .route("/token", post(token))
             .route("/v1/userinfo", get(userinfo))
             .route("/revoke", post(revoke))
+            .route("/tokeninfo", post(tokeninfo))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         GoogleSim { origin, state }
@@ -86,6 +91,16 @@ impl GoogleSim {
 
     pub fn set_issuer_form(&self, form: IssuerForm) {
         self.state.lock().unwrap().issuer_form = form;
+    }
+
+    /// A live access token of `account` that another application obtained.
+    pub fn token_of_another_app(&self, account: &'static str) -> String {
+        let mut sim = self.state.lock().unwrap();
+        sim.counter += 1;
+        let token = format!("ya29.other-{}", sim.counter);
+        sim.access_tokens.insert(token.clone(), (account, 0));
+        sim.other_app_tokens.insert(token.clone(), account);
+        token
     }
 
     pub fn is_live(&self, access_token: &str) -> bool {
@@ -325,4 +340,25 @@ async fn revoke(
             "Token expired or revoked",
         ),
     }
+}
+
+async fn tokeninfo(
+    State(state): State<Shared>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let sim = state.lock().unwrap();
+    let token = form.get("access_token").cloned().unwrap_or_default();
+    let Some((name, _)) = sim.access_tokens.get(&token) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_token", "Invalid Value");
+    };
+    let client = if sim.other_app_tokens.contains_key(&token) {
+        "999-other.apps.googleusercontent.com"
+    } else {
+        CLIENT_ID
+    };
+    Json(json!({
+        "azp": client, "aud": client, "sub": account(name)["sub"],
+        "scope": "openid email profile", "expires_in": "3599",
+    }))
+    .into_response()
 }
