@@ -81,13 +81,15 @@ fn main() {
                 all.len()
             );
         }
-        for (name, db) in [("SQLite", format!("sqlite://{}", dir.join("reg.db").display()))]
-            .into_iter()
-            .chain(common::postgres::fresh_database().await.map(|u| ("PostgreSQL", u)))
-        {
-            for limited in [false, true] {
+        // A fresh database per run: each instance has its own encryption key.
+        for limited in [false, true] {
+            let sqlite = format!("sqlite://{}", dir.join(format!("reg-{limited}.db")).display());
+            for (name, db) in [("SQLite", sqlite)]
+                .into_iter()
+                .chain(common::postgres::fresh_database().await.map(|u| ("PostgreSQL", u)))
+            {
                 let options = Options {
-                    database_url: Some(db.clone()),
+                    database_url: Some(db),
                     ..Options::with(move |c| c.rate_limits.enabled = limited)
                 };
                 let a = std::sync::Arc::new(TestAuthhost::start(&upstream, options).await);

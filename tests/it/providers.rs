@@ -203,7 +203,7 @@ mod github {
         );
         // A personal access token of the same user: GitHub's API takes it as the user.
         let pat = sim.personal_access_token();
-        let claims = provider.user_claims(bare_token(&pat)).await.unwrap();
+        let claims = provider.user_claims(TokenSet::bearer(&pat)).await.unwrap();
         assert_eq!(claims.username.as_deref(), Some("octocat"));
         assert!(!provider.issued_to_client(pat).await.unwrap());
         assert!(!provider.issued_to_client("gho_dead".into()).await.unwrap());
@@ -225,19 +225,6 @@ mod github {
             matches!(err.provider_error(), Some(ProviderError::InvalidGrant(m)) if m.contains("bad_verification_code")),
             "{err}"
         );
-    }
-}
-
-/// An access token alone, as a client presents it in `client_token` mode.
-fn bare_token(access_token: &str) -> TokenSet {
-    TokenSet {
-        access_token: access_token.into(),
-        token_type: "Bearer".into(),
-        expires_in: None,
-        refresh_token: None,
-        id_token: None,
-        scope: None,
-        extra: Vec::new(),
     }
 }
 
@@ -831,7 +818,10 @@ mod google {
                 .unwrap()
         );
         let other = sim.token_of_another_app("alice");
-        let claims = provider.user_claims(bare_token(&other)).await.unwrap();
+        let claims = provider
+            .user_claims(TokenSet::bearer(&other))
+            .await
+            .unwrap();
         assert_eq!(claims.subject, ALICE, "userinfo takes another app's token");
         assert!(!provider.issued_to_client(other).await.unwrap());
         assert!(!provider.issued_to_client("ya29.dead".into()).await.unwrap());

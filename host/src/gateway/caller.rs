@@ -381,15 +381,6 @@ async fn client_token(
     let Some(instance) = state.registry.instances.get(&resource.provider) else {
         return Err(Rejection::Unavailable("provider not loaded"));
     };
-    let tokens = TokenSet {
-        access_token: token.to_string(),
-        token_type: "Bearer".into(),
-        expires_in: None,
-        refresh_token: None,
-        id_token: None,
-        scope: None,
-        extra: Vec::new(),
-    };
     let ttl = Duration::from_secs(resource.settings.client_token_cache_seconds);
     if !resource.settings.client_token_any_audience {
         match instance.issued_to_client(token.to_string()).await {
@@ -413,7 +404,7 @@ async fn client_token(
             }
         }
     }
-    match instance.user_claims(tokens).await {
+    match instance.user_claims(TokenSet::bearer(token)).await {
         Ok(claims) => {
             let user = User::from_claims(&claims);
             state.client_tokens.put(key, Some(user.clone()), ttl);

@@ -57,3 +57,18 @@ impl ExportIndices {
         Ok(Exports { core, audience })
     }
 }
+
+impl TokenSet {
+    /// An access token alone, as a client presents it (`client_token` mode).
+    pub fn bearer(access_token: &str) -> TokenSet {
+        TokenSet {
+            access_token: access_token.to_string(),
+            token_type: "Bearer".into(),
+            expires_in: None,
+            refresh_token: None,
+            id_token: None,
+            scope: None,
+            extra: Vec::new(),
+        }
+    }
+}

@@ -1,10 +1,9 @@
 //! A configured provider: a component plus one operator's settings, credentials,
 //! allowed hosts and limits. Several instances may share one component.
 
-use super::bindings::Exports;
 use super::bindings::{
-    AuthorizeRequest, Claims, CodeExchange, ProviderConfig, ProviderError, SettingKind, TokenKind,
-    TokenSet,
+    AuthorizeRequest, Claims, CodeExchange, Exports, ProviderConfig, ProviderError, SettingKind,
+    TokenKind, TokenSet,
 };
 use super::call::{self, CallFuture, CallState};
 use super::error::CallError;

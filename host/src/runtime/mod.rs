@@ -102,7 +102,11 @@ impl Runtime {
             .total_tables(slots * 8)
             .max_memory_size(config.max_memory_bytes);
         let mut wasm = Config::new();
+        // Providers are glue around HTTP calls: a call spends microseconds in guest
+        // code, while an optimising compile of a component costs ~350 ms on a first
+        // start. Cranelift without optimisations compiles much faster.
         wasm.epoch_interruption(true)
+            .cranelift_opt_level(wasmtime::OptLevel::None)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
         spawn_epoch_ticker(&engine);
