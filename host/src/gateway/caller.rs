@@ -274,11 +274,10 @@ async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGran
     }
     match state.store.grant(grant_id).await {
         Ok(Some(grant)) if grant.revoked_at.is_none() => {
-            let user = serde_json::from_str(&grant.claims).unwrap_or_else(|_| User {
+            let user = serde_json::from_str::<User>(&grant.claims).unwrap_or_else(|_| User {
                 sub: grant.subject.clone(),
                 ..User::default()
             });
-            let user: User = user;
             let active = Arc::new(ActiveGrant {
                 identity: Arc::new(IdentityValues::of(&user)),
                 user: Arc::new(user),

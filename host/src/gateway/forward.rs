@@ -62,8 +62,11 @@ const HEADER_SAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 
 /// A value as identity headers carry it.
 fn encode(value: &str) -> Option<HeaderValue> {
-    HeaderValue::try_from(percent_encoding::utf8_percent_encode(value, HEADER_SAFE).to_string())
-        .ok()
+    HeaderValue::try_from(percent(value)).ok()
+}
+
+fn percent(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, HEADER_SAFE).to_string()
 }
 
 /// A user's identity as header values, encoded once: UTF-8, percent-encoded where it
@@ -82,10 +85,7 @@ pub struct IdentityValues {
 impl IdentityValues {
     pub fn of(user: &User) -> IdentityValues {
         let list = |items: &[String]| {
-            let encoded: Vec<String> = items
-                .iter()
-                .map(|v| percent_encoding::utf8_percent_encode(v, HEADER_SAFE).to_string())
-                .collect();
+            let encoded: Vec<String> = items.iter().map(|v| percent(v)).collect();
             (!items.is_empty())
                 .then(|| HeaderValue::try_from(encoded.join(",")).ok())
                 .flatten()
@@ -597,7 +597,7 @@ mod tests {
 
     #[test]
     fn identity_values_are_percent_encoded_where_needed() {
-        let encode = |v: &str| percent_encoding::utf8_percent_encode(v, HEADER_SAFE).to_string();
+        let encode = percent;
         assert_eq!(encode("Alice Example"), "Alice Example");
         assert_eq!(encode("alice@example.com"), "alice@example.com");
         assert_eq!(encode("Zoë"), "Zo%C3%AB");

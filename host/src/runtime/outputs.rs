@@ -172,13 +172,8 @@ mod tests {
     #[test]
     fn tokens_are_header_safe() {
         let mut tokens = TokenSet {
-            access_token: "eyJ.abc-_~+/=".into(),
-            token_type: "Bearer".into(),
             expires_in: Some(60),
-            refresh_token: None,
-            id_token: None,
-            scope: None,
-            extra: vec![],
+            ..TokenSet::bearer("eyJ.abc-_~+/=")
         };
         assert!(token_set(&tokens).is_ok());
         tokens.access_token = "abc def".into();
