@@ -2,7 +2,6 @@
 //! `X-Forwarded-For` names the client, and `X-Forwarded-Proto` / `-Host` are compared
 //! with `base_url` once, to catch the most common deployment mistake early.
 
-use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
@@ -59,14 +58,13 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The client address of a request (see [`client_addr`]); through a trusted proxy, also
 /// checks once that the proxy's idea of the public URL is `base_url`.
-pub fn client_of(state: &AppState, request: &Request) -> Option<IpAddr> {
+pub fn client_of(trusted: &[IpNet], issuer: &str, request: &Request) -> Option<IpAddr> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let trusted = &state.trusted_proxies;
     if peer.is_some_and(|p| trusted.iter().any(|net| net.contains(&p))) {
-        check_base_url(&state.issuer, request.headers());
+        check_base_url(issuer, request.headers());
     }
     client_addr(trusted, peer, request.headers())
 }

@@ -11,9 +11,7 @@
 //! - [`audit`], [`metrics`], [`forwarded`]: operations (audit log, Prometheus, proxies).
 //! - [`cli`], [`check`], [`admin`]: the operator's commands.
 
-pub mod admin;
 pub mod audit;
-pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -21,6 +19,7 @@ pub mod conformance;
 pub mod cors;
 pub mod crypto;
 pub mod dev;
+pub mod domain;
 pub mod forwarded;
 pub mod gateway;
 pub mod metrics;

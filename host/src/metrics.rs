@@ -133,7 +133,7 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// `outcome`: forwarded, or a [`crate::gateway::error::GatewayError`] outcome.
+    /// `outcome`: forwarded, or why the gateway answered instead of the MCP server.
     pub fn gateway(&self, server: &str, outcome: &'static str) {
         self.gateway_requests
             .get_or_create(&[("server", server.into()), ("outcome", outcome.into())])

@@ -2,20 +2,16 @@
 //! credentials (`/register`, `/authorize`, `/token`, `/revoke`, `/introspect`) and on
 //! failed authentications at the gateway. Behind `server.trusted_proxies` the client
 //! address is the forwarded one (see `forwarded.rs`). A refused request gets 429 with
-//! `Retry-After`.
+//! `Retry-After` (`oauth/rate_limited.rs`, the gateway's errors).
 
 use crate::audit::CLIENT_ADDR;
 use crate::config::RateLimitConfig;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 /// Which limit a route counts against.
@@ -133,41 +129,4 @@ pub fn client_addr() -> IpAddr {
         .ok()
         .flatten()
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-/// Middleware for one endpoint's routes.
-pub async fn limit(
-    State((limits, endpoint)): State<(Arc<RateLimits>, Endpoint)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match limits.check(endpoint, client_addr()) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => too_many(endpoint, wait),
-    }
-}
-
-/// 429 in the shape the endpoint's callers read: a page for a person at `/authorize`,
-/// an OAuth error otherwise.
-pub fn too_many(endpoint: Endpoint, wait: Duration) -> Response {
-    let seconds = wait.as_secs().max(1);
-    let message = format!("Too many requests from your address; try again in {seconds} s.");
-    let mut response = match endpoint {
-        Endpoint::Authorize => crate::oauth::error::ErrorPage::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests",
-            message,
-        )
-        .into_response(),
-        _ => {
-            let mut error = crate::oauth::error::OAuthError::temporarily_unavailable(message);
-            error.status = StatusCode::TOO_MANY_REQUESTS;
-            error.into_response()
-        }
-    };
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_str(&seconds.to_string()).unwrap_or(HeaderValue::from_static("1")),
-    );
-    response
 }

@@ -1,19 +1,25 @@
-//! Assembling and running the server: state from config, routes, and the embedded
-//! default of `serve --dev`.
+//! Assembling and running the server: state and gateway from config, routes,
+//! middleware, background maintenance.
 
 use crate::audit::Audit;
-use crate::config::{Config, ConfigErrors, McpServerConfig, ProviderConfig};
+use crate::clock::{self, Clock};
+use crate::config::{Config, ConfigErrors};
 use crate::cors;
 use crate::crypto::Sealer;
 use crate::dev;
+use crate::domain::client_metadata::MetadataDocuments;
+use crate::domain::clients::Clients;
+use crate::domain::grants::Grants;
+use crate::domain::keys::Signer;
+use crate::domain::resources::Resources;
 use crate::forwarded;
-use crate::gateway::{self, resource};
+use crate::gateway::{self, Gateway, resource};
 use crate::metrics::{self, Metrics};
-use crate::oauth::client_metadata::MetadataDocuments;
-use crate::oauth::clients::Clients;
-use crate::oauth::jwt::Signer;
-use crate::oauth::{authorize, callback, metadata, redirect_patterns, register, revoke, token};
-use crate::rate_limit::{self, Endpoint, RateLimits};
+use crate::oauth::{
+    authorize, callback, error::Failure, metadata, rate_limited, redirect_patterns, register,
+    revoke, token,
+};
+use crate::rate_limit::{Endpoint, RateLimits};
 use crate::registry::Registry;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::state::AppState;
@@ -45,8 +51,20 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
     }
 }
 
+/// The assembled server: the state every handler shares and the gateway beside it.
+#[derive(Clone)]
+pub struct Server {
+    pub state: AppState,
+    pub gateway: Arc<Gateway>,
+}
+
 /// Everything the server needs, from the config: store, keys, providers, clients.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    build_with_clock(config, clock::system()).await
+}
+
+/// [`build`] with another clock (tests move time by hand).
+pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
     if let Some(problem) = config.server.base_url_problem() {
         return Err(ConfigErrors(vec![problem]).into());
     }
@@ -68,8 +86,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .enabled
         .then(|| MetadataDocuments::new(config.client_metadata.clone()));
     let clients = Arc::new(Clients::new(&config.clients, documents)?);
-    let resources = Arc::new(resource::build(&config, &issuer, &registry).map_err(ConfigErrors)?);
-    resource::check_client_token_audiences(&resources, &registry)
+    let routes = resource::build(&config, &issuer, &registry).map_err(ConfigErrors)?;
+    resource::check_client_token_audiences(&routes, &registry)
         .await
         .map_err(ConfigErrors)?;
     let patterns: Vec<String> = config
@@ -85,33 +103,43 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let trusted_proxies =
         Arc::new(forwarded::parse_trusted(&config.server.trusted_proxies).map_err(ConfigErrors)?);
     let audit = Arc::new(Audit::open(config.logging.audit_file.as_deref())?);
-    let http = gateway::forward::upstream_client()?;
-    let rate_limits = Arc::new(RateLimits::new(&config.rate_limits));
-    Ok(Arc::new(crate::state::Shared {
-        rate_limits,
+    let grants = Grants::new(
+        store.clone(),
+        sealer.clone(),
+        registry.clone(),
+        audit.clone(),
+        clock.clone(),
+        config.tokens.clone(),
+    );
+    let resources = Resources::new(
+        &issuer,
+        routes.iter().map(|r| r.protected.clone()).collect(),
+    );
+    let state = Arc::new(crate::state::Shared {
+        rate_limits: Arc::new(RateLimits::new(&config.rate_limits)),
         config: Arc::new(config),
         issuer,
+        clock,
         store,
         sealer,
         signer,
         registry,
         clients,
+        grants,
         resources,
-        http,
         metrics,
         audit,
         trusted_proxies,
-        client_tokens: Default::default(),
-        access_tokens: Default::default(),
-        grants: Default::default(),
-        refresh_locks: Default::default(),
-    }))
+    });
+    let gateway = Arc::new(Gateway::new(state.clone(), routes)?);
+    Ok(Server { state, gateway })
 }
 
-pub fn app(state: AppState) -> Router {
+pub fn app(server: &Server) -> Router {
+    let state = server.state.clone();
     let limits = state.rate_limits.clone();
     let limit =
-        |endpoint| middleware::from_fn_with_state((limits.clone(), endpoint), rate_limit::limit);
+        |endpoint| middleware::from_fn_with_state((limits.clone(), endpoint), rate_limited::limit);
     // What MCP clients call, from native apps or from web pages on other origins (CORS):
     // discovery, registration, tokens and the MCP servers themselves.
     let mut clients = Router::new()
@@ -147,13 +175,11 @@ pub fn app(state: AppState) -> Router {
             "/revoke",
             post(revoke::revoke).layer(limit(Endpoint::Revoke)),
         );
-    for resource in state.resources.iter() {
-        let resource = resource.clone();
+    for resource in &server.gateway.routes {
+        let (gateway, resource) = (server.gateway.clone(), resource.clone());
         clients = clients.route(
             &resource.path.clone(),
-            any(move |state: State<AppState>, request| {
-                gateway::handle(state, resource.clone(), request)
-            }),
+            any(move |request| gateway::handle(gateway.clone(), resource.clone(), request)),
         );
     }
     // Pages for people, probes, and what resource servers call: same-origin only.
@@ -185,16 +211,22 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Around every request (one middleware, since each costs on every request): the
-/// client's address for logs, audit and rate limits, and the HTTP metrics.
+/// client's address for logs, audit and rate limits, the HTTP metrics, and the one
+/// place where an internal failure behind an error response is logged.
 async fn observe(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
-    let client = forwarded::client_of(&state, &request);
-    crate::audit::CLIENT_ADDR
+    let client = forwarded::client_of(&state.trusted_proxies, &state.issuer, &request);
+    let path = request.uri().path().to_owned();
+    let response = crate::audit::CLIENT_ADDR
         .scope(client, metrics::track(&state.metrics, request, next))
-        .await
+        .await;
+    if let Some(Failure(cause)) = response.extensions().get::<Failure>() {
+        tracing::error!(path, status = response.status().as_u16(), "{cause}");
+    }
+    response
 }
 
 /// Ready when the database answers (the providers are loaded before we listen).
@@ -251,7 +283,7 @@ pub fn spawn_maintenance(state: &AppState) {
     let state = state.clone();
     tokio::spawn(async move {
         loop {
-            if let Err(e) = maintain(&state, crate::clock::now()).await {
+            if let Err(e) = maintain(&state, state.clock.now()).await {
                 tracing::warn!("maintenance: {e}");
             }
             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -267,8 +299,8 @@ pub async fn maintain(state: &AppState, now: i64) -> sqlx::Result<()> {
     // have signed has expired.
     let longest = state
         .resources
-        .iter()
-        .map(|r| r.settings.identity.token_ttl)
+        .all()
+        .map(|r| r.identity_token_ttl)
         .chain([state.config.tokens.access_token_ttl])
         .max()
         .unwrap_or(0) as i64;
@@ -290,44 +322,9 @@ pub async fn maintain(state: &AppState, now: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// The embedded default: the dev identity provider (through the OIDC component) and the
-/// demo MCP server at `/mcp`, SQLite under the data folder.
-pub async fn dev_config(mut config: Config) -> anyhow::Result<(Config, Router)> {
-    let base_url = config.server.base_url();
-    // Web-based MCP clients on any origin may try the embedded default.
-    if config.server.cors_origins.is_empty() {
-        config.server.cors_origins = vec!["*".into()];
-    }
-    let secret = crate::crypto::random_token();
-    let idp = dev::idp::DevIdp::new(&base_url, &secret);
-    let mut provider = ProviderConfig {
-        component: Some("oidc".into()),
-        client_id: dev::idp::CLIENT_ID.into(),
-        client_secret: Some(secret),
-        ..ProviderConfig::default()
-    };
-    provider.settings.insert(
-        "issuer".into(),
-        toml::Value::String(idp.issuer().to_string()),
-    );
-    config.providers.insert("dev".into(), provider);
-    let demo = dev::demo_mcp::start().await?;
-    config.mcp_servers.insert(
-        "demo".into(),
-        McpServerConfig {
-            path: "/mcp".into(),
-            upstream: demo,
-            provider: Some("dev".into()),
-            display_name: Some("the authhost demo MCP server".into()),
-            ..McpServerConfig::default()
-        },
-    );
-    Ok((config, idp.router()))
-}
-
 pub async fn serve(config: Config, dev_mode: bool) -> anyhow::Result<()> {
     let (config, extra) = if dev_mode {
-        let (config, idp) = dev_config(config).await?;
+        let (config, idp) = dev::embedded_config(config).await?;
         (config, Some(idp))
     } else {
         (config, None)
@@ -337,17 +334,18 @@ pub async fn serve(config: Config, dev_mode: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {listen} (server.listen / --listen): {e}")
     })?;
-    let state = build_state(config).await?;
-    let mut router = app(state.clone());
+    let server = build(config).await?;
+    let state = server.state.clone();
+    let mut router = app(&server);
     if let Some(idp) = extra {
         router = router.merge(idp);
     }
     spawn_maintenance(&state);
-    for resource in state.resources.iter() {
+    for resource in &server.gateway.routes {
         tracing::info!(resource = resource.url, upstream = %resource.upstream, provider = resource.provider, "protecting MCP server");
     }
     println!("authhost is listening on {}", state.issuer);
-    for resource in state.resources.iter() {
+    for resource in state.resources.all() {
         println!(
             "MCP server URL (paste into your MCP client): {}",
             resource.url

@@ -214,7 +214,7 @@ async fn registrations_never_used_are_purged() {
     let used = a.register("Used").await;
     a.sign_in(&Browser::new(), &used).await;
     let operator =
-        authhost::admin::add_client(&a.state.store, "Operator's", &[CALLBACK.into()], false)
+        authhost::cli::admin::add_client(&a.state.store, "Operator's", &[CALLBACK.into()], false)
             .await
             .unwrap();
     let later = authhost::clock::now() + a.state.config.registration.unused_client_ttl as i64 + 1;
@@ -257,10 +257,14 @@ async fn only_the_operators_clients_may_introspect() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");
-    let rs =
-        authhost::admin::add_client(&a.state.store, "Resource server", &[CALLBACK.into()], true)
-            .await
-            .unwrap();
+    let rs = authhost::cli::admin::add_client(
+        &a.state.store,
+        "Resource server",
+        &[CALLBACK.into()],
+        true,
+    )
+    .await
+    .unwrap();
     let allowed = introspect(rs.client_id, rs.secret.unwrap()).await.unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
     let body: Value = allowed.json().await.unwrap();

@@ -6,7 +6,7 @@ use crate::common::server::{
     Browser, Options, TestAuthhost, mcp_server, start_upstream, start_upstream_with,
 };
 use crate::common::upstream::sign_in;
-use authhost::admin::{ApiKeySpec, create_api_key};
+use authhost::cli::admin::{ApiKeySpec, create_api_key};
 use authhost::config::{AuthMode, IdentityConfig, McpServerConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -409,7 +409,7 @@ async fn client_token_mode_with_a_provider_that_cannot_check_needs_any_audience(
         config.mcp_servers.insert("ct".into(), server);
         config
     };
-    let Err(error) = authhost::server::build_state(config(false)).await else {
+    let Err(error) = authhost::server::build(config(false)).await else {
         panic!("started without an audience check");
     };
     let message = format!("{error:#}");
@@ -420,15 +420,15 @@ async fn client_token_mode_with_a_provider_that_cannot_check_needs_any_audience(
         "{message}"
     );
 
-    let state = authhost::server::build_state(config(true))
+    let server = authhost::server::build(config(true))
         .await
         .expect("starts when any audience is accepted");
-    let contract = &state.registry.instances["legacy"].component.contract;
+    let contract = &server.state.registry.instances["legacy"].component.contract;
     assert_eq!(contract.to_string(), "0.1.0");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app =
-        authhost::server::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = authhost::server::app(&server)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let reply = whoami(&format!("{base}/ct"), Some("carol")).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");

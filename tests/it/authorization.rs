@@ -351,10 +351,12 @@ async fn a_redirect_uri_mismatch_shows_a_page_and_never_redirects() {
 #[tokio::test]
 async fn an_expired_authorization_request_is_refused() {
     let upstream = start_upstream();
+    let clock = std::sync::Arc::new(authhost::clock::ManualClock::default());
     let a = TestAuthhost::start(
         &upstream,
         Options {
             authorization_request_ttl: Some(1),
+            clock: Some(clock.clone()),
             ..Options::default()
         },
     )
@@ -374,7 +376,7 @@ async fn an_expired_authorization_request_is_refused() {
         .await;
     let (_, consent) = done.page();
     let (action, mut fields) = crate::common::server::form(consent);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    clock.advance(2);
     fields.push(("decision".into(), "approve".into()));
     let response = browser
         .http

@@ -18,10 +18,10 @@ async fn serve_dev() -> String {
         .join(format!("dev-{}", authhost::crypto::random_token()));
     config.runtime.compile_cache_dir =
         Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
-    let (config, idp) = authhost::server::dev_config(config).await.unwrap();
+    let (config, idp) = authhost::dev::embedded_config(config).await.unwrap();
     let base = config.server.base_url();
-    let state = authhost::server::build_state(config).await.unwrap();
-    let app = authhost::server::app(state)
+    let server = authhost::server::build(config).await.unwrap();
+    let app = authhost::server::app(&server)
         .merge(idp)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

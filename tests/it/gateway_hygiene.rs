@@ -344,9 +344,9 @@ async fn credentials_arrive_in_the_headers_clients_use() {
         },
     )
     .await;
-    let (_, key) = authhost::admin::create_api_key(
+    let (_, key) = authhost::cli::admin::create_api_key(
         &a.state.store,
-        authhost::admin::ApiKeySpec {
+        authhost::cli::admin::ApiKeySpec {
             name: "ci-bot",
             server: "keyed",
             subject: None,
@@ -487,12 +487,12 @@ async fn a_base_url_with_a_path_is_refused_with_the_reason() {
     config.server.base_url = Some("https://auth.example.com/tenant".into());
     config.runtime.compile_cache_dir =
         Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
-    let problems = authhost::check::check(&config).await.join("\n");
+    let problems = authhost::cli::check::check(&config).await.join("\n");
     assert!(
         problems.contains("server.base_url") && problems.contains("has a path"),
         "{problems}"
     );
-    let started = authhost::server::build_state(config).await;
+    let started = authhost::server::build(config).await;
     let error = started.err().expect("refused").to_string();
     assert!(error.contains("has a path"), "{error}");
 }

@@ -195,7 +195,7 @@ async fn check_reports_every_problem_with_its_key() {
     .unwrap();
     config.runtime.compile_cache_dir =
         Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
-    let problems = authhost::check::check(&config).await;
+    let problems = authhost::cli::check::check(&config).await;
     let all = problems.join("\n");
     for key in [
         "server.base_url",
@@ -216,7 +216,7 @@ async fn clients_added_by_the_operator_sign_in_and_removing_one_ends_its_grants(
     let upstream = start_upstream();
     let a = TestAuthhost::start(&upstream, Options::default()).await;
     let store = &a.state.store;
-    let added = authhost::admin::add_client(
+    let added = authhost::cli::admin::add_client(
         store,
         "Internal agent",
         &[crate::common::server::CALLBACK.to_string()],
@@ -286,6 +286,7 @@ async fn clients_added_by_the_operator_sign_in_and_removing_one_ends_its_grants(
         StatusCode::UNAUTHORIZED,
         "its grants ended"
     );
-    let bad = authhost::admin::add_client(store, "x", &["javascript:alert(1)".into()], false).await;
+    let bad =
+        authhost::cli::admin::add_client(store, "x", &["javascript:alert(1)".into()], false).await;
     assert!(bad.is_err());
 }

@@ -213,7 +213,7 @@ async fn api_keys_and_revocation_across_instances(backend: &str) {
     };
 
     let scopes = vec!["mcp".to_string()];
-    let spec = authhost::admin::ApiKeySpec {
+    let spec = authhost::cli::admin::ApiKeySpec {
         name: "shared-bot",
         server: "keys",
         subject: None,
@@ -221,7 +221,7 @@ async fn api_keys_and_revocation_across_instances(backend: &str) {
         scopes: &scopes,
         expires_in_days: Some(1),
     };
-    let (id, key) = authhost::admin::create_api_key(&a.state.store, spec)
+    let (id, key) = authhost::cli::admin::create_api_key(&a.state.store, spec)
         .await
         .unwrap();
     assert_eq!(b.whoami("/keys", &key).await.status(), StatusCode::OK);

@@ -4,7 +4,7 @@
 
 use crate::common::mcp_server::{self, Reply};
 use crate::common::server::{Browser, Options, TestAuthhost, mcp_server, start_upstream};
-use authhost::admin::{ApiKeySpec, create_api_key};
+use authhost::cli::admin::{ApiKeySpec, create_api_key};
 use authhost::config::{McpServerConfig, PolicyConfig, ToolRule};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

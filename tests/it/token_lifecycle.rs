@@ -250,15 +250,19 @@ async fn fresh_claims_need_no_upstream_call() {
 #[tokio::test]
 async fn sessions_end_at_their_maximum_age() {
     let upstream = start_upstream();
+    let clock = std::sync::Arc::new(authhost::clock::ManualClock::default());
     let a = TestAuthhost::start(
         &upstream,
-        Options::with(|config| config.tokens.max_session_age = 3),
+        Options {
+            clock: Some(clock.clone()),
+            ..Options::with(|config| config.tokens.max_session_age = 3)
+        },
     )
     .await;
     let client = a.register("Short session").await;
     let tokens = a.sign_in(&Browser::new(), &client).await;
     assert!(tokens["expires_in"].as_i64().unwrap() <= 3, "{tokens}");
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    clock.advance(3);
     let (status, body) = a
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())
         .await;
@@ -333,7 +337,15 @@ async fn an_upstream_that_cannot_refresh_is_asked_with_the_stored_token() {
 #[tokio::test]
 async fn expired_upstream_tokens_are_refreshed_at_the_next_refresh() {
     let upstream = crate::common::server::start_upstream_with(json!({"access_token_ttl": 1}));
-    let a = TestAuthhost::start(&upstream, Options::default()).await;
+    let clock = std::sync::Arc::new(authhost::clock::ManualClock::default());
+    let a = TestAuthhost::start(
+        &upstream,
+        Options {
+            clock: Some(clock.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
     let client = a.register("Short upstream tokens").await;
     let tokens = a.sign_in(&Browser::new(), &client).await;
     let refreshes = |a: &TestAuthhost| {
@@ -348,7 +360,7 @@ async fn expired_upstream_tokens_are_refreshed_at_the_next_refresh() {
             .collect::<Vec<_>>()
     };
     assert!(refreshes(&a).is_empty());
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(2);
     let (status, body) = a
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())
         .await;

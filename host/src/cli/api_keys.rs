@@ -1,7 +1,7 @@
 //! `authhost api-keys`: keys for service accounts, printed once, stored as hashes.
 
+use super::admin;
 use super::store;
-use crate::admin;
 use crate::config::Config;
 use clap::Subcommand;
 

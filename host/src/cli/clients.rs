@@ -1,8 +1,8 @@
 //! `authhost clients`: OAuth clients the operator registers (besides `[[clients]]` in
 //! the config file and dynamic registration).
 
+use super::admin;
 use super::store;
-use crate::admin;
 use crate::config::Config;
 use clap::Subcommand;
 

@@ -1,7 +1,9 @@
 //! The `authhost` command line: parsing and dispatch (`main.rs` only calls [`run`]),
 //! and the operator's commands beside `serve`, one file per group.
 
+pub mod admin;
 pub mod api_keys;
+pub mod check;
 pub mod clients;
 pub mod keys;
 pub mod providers;
@@ -99,7 +101,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
 }
 
 async fn check(config: &Config) -> anyhow::Result<()> {
-    let problems = crate::check::check(config).await;
+    let problems = crate::cli::check::check(config).await;
     for problem in &problems {
         println!("problem: {problem}");
     }

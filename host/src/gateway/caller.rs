@@ -2,55 +2,22 @@
 //! access token (`oauth_proxy`), an upstream token checked with the provider
 //! (`client_token`), the shared token (`static_token`), or an API key.
 
+use super::Gateway;
 use super::forward::IdentityValues;
+use super::resource::Resource;
 use crate::config::AuthMode;
 use crate::crypto;
-use crate::oauth::jwt::AccessClaims;
-use crate::runtime::{Claims, ProviderError, TokenSet};
+use crate::domain::grants::ActiveGrant;
+use crate::domain::keys::AccessClaims;
+use crate::domain::user::User;
+use crate::runtime::{ProviderError, TokenSet};
 use crate::secret::Secret;
-use crate::state::{AppState, Resource};
 use axum::http::{HeaderMap, header};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// API keys start with this, so they are told apart from JWTs and upstream tokens.
 pub const API_KEY_PREFIX: &str = "ahk_";
-
-/// The user, in the shape grants store and policies read.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct User {
-    pub sub: String,
-    pub preferred_username: Option<String>,
-    pub email: Option<String>,
-    #[serde(default)]
-    pub email_verified: bool,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub groups: Vec<String>,
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// The provider's extras (a JSON object).
-    #[serde(default)]
-    pub extra: Value,
-}
-
-impl User {
-    pub fn from_claims(claims: &Claims) -> User {
-        User {
-            sub: claims.subject.clone(),
-            preferred_username: claims.username.clone(),
-            email: claims.email.clone(),
-            email_verified: claims.email_verified,
-            name: claims.name.clone(),
-            groups: claims.groups.clone(),
-            roles: claims.roles.clone(),
-            extra: serde_json::from_str(&claims.extra_json)
-                .unwrap_or_else(|_| Value::Object(Default::default())),
-        }
-    }
-}
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +136,7 @@ pub fn credentials<'h>(
 }
 
 pub async fn authenticate(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     token: &str,
 ) -> Result<Caller, Rejection> {
@@ -190,7 +157,7 @@ pub async fn authenticate(
 
 /// authhost's own JWT: signature, expiry, audience = this server, grant not revoked.
 async fn access_token(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     token: &str,
 ) -> Result<Caller, Rejection> {
@@ -213,7 +180,7 @@ async fn access_token(
                 .signer
                 .verify(token, Some(&resource.url))
                 .map_err(|why| Rejection::Unauthenticated(Some(why)))?;
-            let lifetime = (claims.exp - crate::clock::now()).max(0) as u64;
+            let lifetime = (claims.exp - state.clock.now()).max(0) as u64;
             let granted: Vec<String> = claims.scope.split_whitespace().map(String::from).collect();
             let verified = Arc::new(VerifiedToken {
                 scopes: state.config.implied_scopes(&granted).into(),
@@ -229,10 +196,10 @@ async fn access_token(
         }
     };
     let claims = &verified.claims;
-    let grant = active_grant(state, &claims.gid).await?;
+    let (grant, identity) = active_grant(state, &claims.gid).await?;
     Ok(Caller {
         user: grant.user.clone(),
-        identity: grant.identity.clone(),
+        identity,
         client_id: Some(claims.client_id.clone()),
         provider: Some(claims.idp.clone()),
         scopes: verified.scopes.clone(),
@@ -257,37 +224,29 @@ pub struct VerifiedToken {
 /// revoked through this instance stops working at once; through another, within this.
 const GRANT_RECHECK: Duration = Duration::from_secs(2);
 
-/// What the gateway needs of a grant found active: the user's claims, parsed once per
-/// recheck rather than on every request, and the sealed upstream tokens.
-pub struct ActiveGrant {
-    pub user: Arc<User>,
-    pub identity: Arc<IdentityValues>,
-    pub upstream_tokens: Option<String>,
-}
-
-async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGrant>, Rejection> {
+/// The grant, if still active, with its user's identity values: from the cache while
+/// this store has seen no grant change, otherwise from the store.
+async fn active_grant(
+    state: &Gateway,
+    grant_id: &str,
+) -> Result<(Arc<ActiveGrant>, Arc<IdentityValues>), Rejection> {
     let changes = state.store.grant_changes();
-    if let Some((grant, seen)) = state.grants.get(grant_id)
+    if let Some((grant, identity, seen)) = state.active_grants.get(grant_id)
         && seen == changes
     {
-        return Ok(grant);
+        return Ok((grant, identity));
     }
-    match state.store.grant(grant_id).await {
-        Ok(Some(grant)) if grant.revoked_at.is_none() => {
-            let user = serde_json::from_str::<User>(&grant.claims).unwrap_or_else(|_| User {
-                sub: grant.subject.clone(),
-                ..User::default()
-            });
-            let active = Arc::new(ActiveGrant {
-                identity: Arc::new(IdentityValues::of(&user)),
-                user: Arc::new(user),
-                upstream_tokens: grant.upstream_tokens,
-            });
-            let entry = (active.clone(), changes);
-            state.grants.put(grant_id.to_string(), entry, GRANT_RECHECK);
-            Ok(active)
+    match state.grants.active(grant_id).await {
+        Ok(Some(grant)) => {
+            let identity = Arc::new(IdentityValues::of(&grant.user));
+            let grant = Arc::new(grant);
+            let entry = (grant.clone(), identity.clone(), changes);
+            state
+                .active_grants
+                .put(grant_id.to_string(), entry, GRANT_RECHECK);
+            Ok((grant, identity))
         }
-        Ok(_) => Err(Rejection::Unauthenticated(Some(
+        Ok(None) => Err(Rejection::Unauthenticated(Some(
             "the grant was revoked".into(),
         ))),
         Err(e) => {
@@ -297,10 +256,10 @@ async fn active_grant(state: &AppState, grant_id: &str) -> Result<Arc<ActiveGran
     }
 }
 
-async fn api_key(state: &AppState, resource: &Resource, token: &str) -> Result<Caller, Rejection> {
+async fn api_key(state: &Gateway, resource: &Resource, token: &str) -> Result<Caller, Rejection> {
     let record = match state
         .store
-        .live_api_key(&crypto::hash_token(token), crate::clock::now())
+        .live_api_key(&crypto::hash_token(token), state.clock.now())
         .await
     {
         Ok(Some(record)) => record,
@@ -361,7 +320,7 @@ fn static_token(resource: &Resource, token: &str) -> Result<Caller, Rejection> {
 /// for a few seconds (a client retrying a dead token does not hammer the provider).
 /// A provider that cannot answer is not a refusal: 503, nothing kept.
 async fn client_token(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     token: &str,
 ) -> Result<Caller, Rejection> {

@@ -2,11 +2,12 @@
 //! status and body (a `WWW-Authenticate` challenge, or a JSON-RPC error MCP clients
 //! show), its metric outcome and its audit event.
 
+use super::Gateway;
 use super::caller::Caller;
 use super::jsonrpc;
+use super::resource::Resource;
 use crate::audit::Event;
 use crate::config::AuthMode;
-use crate::state::{AppState, Resource};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -43,6 +44,8 @@ pub enum GatewayError {
     /// The MCP server could not be reached (502), did not answer in time (504), or
     /// answered something authhost cannot pass on (502).
     Upstream { status: StatusCode, message: String },
+    /// authhost itself failed (what, for the client; the cause, for the log): 500.
+    Internal { what: &'static str, cause: String },
 }
 
 /// JSON-RPC error code for a request authhost's policy refuses. Outside the range
@@ -67,13 +70,14 @@ impl GatewayError {
             GatewayError::BadRequest { .. } | GatewayError::TooLarge(_) => "bad_request",
             GatewayError::Unavailable(_) => "unavailable",
             GatewayError::Upstream { .. } => "upstream_error",
+            GatewayError::Internal { .. } => "internal_error",
         }
     }
 
     /// Count it, audit it, and answer it.
     pub fn respond(
         self,
-        state: &AppState,
+        state: &Gateway,
         resource: &Resource,
         caller: Option<&Caller>,
     ) -> Response {
@@ -162,6 +166,14 @@ impl GatewayError {
             GatewayError::Upstream { status, message } => {
                 rpc_error(status, jsonrpc::INTERNAL_ERROR, &message)
             }
+            GatewayError::Internal { what, cause } => {
+                tracing::error!(resource = resource.name, "{what}: {cause}");
+                rpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    jsonrpc::INTERNAL_ERROR,
+                    &format!("authhost {what}; see its log"),
+                )
+            }
         }
     }
 }
@@ -175,11 +187,11 @@ fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
         .into_response()
 }
 
-fn unauthorized(state: &AppState, resource: &Resource, error: Option<&str>) -> Response {
+fn unauthorized(state: &Gateway, resource: &Resource, error: Option<&str>) -> Response {
     let mut challenge = match resource.settings.auth {
         AuthMode::OauthProxy => format!(
             "Bearer resource_metadata=\"{}\", scope=\"{}\"",
-            state.resource_metadata_url(resource),
+            state.resources.metadata_url(resource),
             resource.scopes.join(" ")
         ),
         // No flow to discover: the client must bring its token.
@@ -200,11 +212,11 @@ fn unauthorized(state: &AppState, resource: &Resource, error: Option<&str>) -> R
     )
 }
 
-fn insufficient_scope(state: &AppState, resource: &Resource, needed: &[String]) -> Response {
+fn insufficient_scope(state: &Gateway, resource: &Resource, needed: &[String]) -> Response {
     let challenge = format!(
         "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\", error_description=\"the token lacks a required scope\"",
         needed.join(" "),
-        state.resource_metadata_url(resource)
+        state.resources.metadata_url(resource)
     );
     challenged(StatusCode::FORBIDDEN, &challenge, "insufficient_scope")
 }

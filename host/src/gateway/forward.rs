@@ -3,13 +3,15 @@
 //! credentials and nothing a client sends that could pose as identity or as a proxy's
 //! word; bodies streamed both ways, SSE events passed on as they arrive.
 
-use super::caller::{Caller, UpstreamToken, User};
+use super::Gateway;
+use super::caller::{Caller, UpstreamToken};
 use super::error::GatewayError;
 use super::jsonrpc;
-use super::upstream_token::{self, Unavailable};
+use super::resource::Resource;
 use crate::config::IdentityConfig;
-use crate::oauth::jwt::IDENTITY_TOKEN_TYPE;
-use crate::state::{AppState, Resource};
+use crate::domain::grants::{GrantOwner, Unavailable};
+use crate::domain::keys::IDENTITY_TOKEN_TYPE;
+use crate::domain::user::User;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
@@ -243,7 +245,7 @@ pub fn upstream_client() -> anyhow::Result<UpstreamClient> {
 }
 
 pub async fn proxy(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     caller: &Caller,
     parts: Parts,
@@ -410,7 +412,7 @@ async fn filtered(
 }
 
 async fn upstream_headers(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     caller: &Caller,
     parts: &Parts,
@@ -450,7 +452,7 @@ async fn upstream_headers(
         }
     }
     if let Some(token_header) = &ours.token {
-        let now = crate::clock::now();
+        let now = state.clock.now();
         let claims = IdentityClaims {
             iss: &state.issuer,
             aud: resource
@@ -470,12 +472,9 @@ async fn upstream_headers(
         let token = state
             .signer
             .sign_as(IDENTITY_TOKEN_TYPE, &claims)
-            .map_err(|e| {
-                tracing::error!("signing an identity token: {e:#}");
-                GatewayError::Upstream {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: "authhost could not sign the identity token".into(),
-                }
+            .map_err(|e| GatewayError::Internal {
+                what: "could not sign the identity token",
+                cause: format!("{e:#}"),
             })?;
         if let Ok(value) = HeaderValue::from_str(&token) {
             headers.insert(token_header.clone(), value);
@@ -499,7 +498,7 @@ async fn upstream_headers(
 /// `X-Forwarded-For`, `-Proto` and `-Host` as authhost knows them: the client address
 /// appended to what a trusted proxy in front said (and only then), the public origin
 /// from `base_url`.
-fn set_forwarded(state: &AppState, parts: &Parts, headers: &mut HeaderMap) {
+fn set_forwarded(state: &Gateway, parts: &Parts, headers: &mut HeaderMap) {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -539,7 +538,7 @@ fn set_forwarded(state: &AppState, parts: &Parts, headers: &mut HeaderMap) {
 }
 
 async fn upstream_access_token(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     caller: &Caller,
 ) -> Result<Option<crate::secret::Secret>, GatewayError> {
@@ -548,22 +547,22 @@ async fn upstream_access_token(
         UpstreamToken::Presented(token) => return Ok(Some(token.clone())),
         UpstreamToken::Grant { grant_id, sealed } => (grant_id, sealed),
     };
-    let owner = upstream_token::GrantOwner {
+    let owner = GrantOwner {
         grant_id,
         subject: &caller.user.sub,
         client_id: caller.client_id.as_deref(),
         provider: caller.provider.as_deref().unwrap_or_default(),
     };
-    match upstream_token::access_token(state, &owner, sealed.as_deref()).await {
+    match state
+        .grants
+        .upstream_access_token(&owner, sealed.as_deref())
+        .await
+    {
         Ok(token) => Ok(token),
         Err(Unavailable::SignInAgain(why)) => {
             // The grant cannot serve this server any more: end it, so the client's
             // refresh fails too and it signs the user in again.
-            if let Err(e) = state
-                .store
-                .revoke_grant(grant_id, crate::clock::now())
-                .await
-            {
+            if let Err(e) = state.store.revoke_grant(grant_id, state.clock.now()).await {
                 tracing::error!("revoking a grant whose upstream token died: {e}");
             }
             state.audit.record(crate::audit::Event {

@@ -5,32 +5,71 @@
 //! lean on. Every decision fails closed: what cannot be judged is not forwarded.
 
 pub mod body;
-pub mod cache;
 pub mod caller;
 pub mod error;
 pub mod forward;
 pub mod jsonrpc;
 pub mod policy;
 pub mod resource;
-pub mod upstream_token;
 
-use crate::state::{AppState, Resource};
+use crate::domain::cache::ExpiringCache;
+use crate::domain::grants::ActiveGrant;
+use crate::domain::user::User;
+use crate::state::{AppState, Shared};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use body::{Judged, Refusal};
+use caller::VerifiedToken;
 use caller::{Caller, Rejection, Via};
 use error::GatewayError;
+use forward::IdentityValues;
 use policy::Denial;
+use resource::Resource;
 use serde_json::Value;
+use std::ops::Deref;
 use std::sync::Arc;
 
-pub async fn handle(
-    State(state): State<AppState>,
-    resource: Arc<Resource>,
-    request: Request,
-) -> Response {
+/// The gateway: the shared state, the MCP servers it fronts, the client it reaches
+/// them with, and what it remembers between requests.
+pub struct Gateway {
+    pub app: AppState,
+    pub routes: Vec<Arc<Resource>>,
+    /// For proxying to MCP servers.
+    pub http: forward::UpstreamClient,
+    /// Access tokens whose signature checked out, until they expire.
+    pub access_tokens: ExpiringCache<Arc<VerifiedToken>>,
+    /// Grants found active, with the store's grant change count at the time, and the
+    /// identity header values of their user, computed once.
+    pub active_grants: ExpiringCache<(Arc<ActiveGrant>, Arc<IdentityValues>, u64)>,
+    /// Upstream tokens checked in `client_token` mode, by provider and token hash:
+    /// the user, or `None` when the provider refused the token.
+    pub client_tokens: ExpiringCache<Option<User>>,
+}
+
+/// The gateway reads the shared state as its own.
+impl Deref for Gateway {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.app
+    }
+}
+
+impl Gateway {
+    pub fn new(app: AppState, routes: Vec<Arc<Resource>>) -> anyhow::Result<Gateway> {
+        Ok(Gateway {
+            app,
+            routes,
+            http: forward::upstream_client()?,
+            access_tokens: ExpiringCache::default(),
+            active_grants: ExpiringCache::default(),
+            client_tokens: ExpiringCache::default(),
+        })
+    }
+}
+
+pub async fn handle(state: Arc<Gateway>, resource: Arc<Resource>, request: Request) -> Response {
     let caller = match admit(&state, &resource, request.headers()).await {
         Ok(caller) => caller,
         Err(error) => return error.respond(&state, &resource, None),
@@ -46,7 +85,7 @@ pub async fn handle(
 
 /// Who is calling, if they may use this server at all.
 async fn admit(
-    state: &AppState,
+    state: &Gateway,
     resource: &Resource,
     headers: &HeaderMap,
 ) -> Result<Caller, GatewayError> {
@@ -87,7 +126,7 @@ async fn admit(
 /// A page on another site may not drive a user's browser (and cookies-free bearer
 /// tokens are no defence against DNS rebinding): an `Origin` header, when present,
 /// must be `base_url`'s, one of `cors_origins` or one of `allowed_origins`.
-fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+fn check_origin(state: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -111,7 +150,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), GatewayErro
 
 /// Look into the request where the policy needs to, then forward it.
 async fn pass(
-    state: &AppState,
+    state: &Gateway,
     resource: &Arc<Resource>,
     caller: &Caller,
     request: Request,

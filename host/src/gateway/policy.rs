@@ -338,7 +338,8 @@ fn globs(patterns: &[String]) -> Vec<WildMatch> {
 mod tests {
     use super::*;
     use crate::config::ToolRule;
-    use crate::gateway::caller::{User, Via};
+    use crate::domain::user::User;
+    use crate::gateway::caller::Via;
 
     fn tool(name: &str) -> Target {
         Target::Tool(name.into())

@@ -4,27 +4,22 @@
 use super::forward::IdentityHeaders;
 use super::policy::Policy;
 use crate::config::{AuthMode, Config, McpServerConfig};
+use crate::domain::resources::ProtectedResource;
 use crate::registry::Registry;
 use crate::secret::Secret;
 use axum::http::HeaderName;
+use std::ops::Deref;
 use std::sync::Arc;
 use url::Url;
 
-/// A protected MCP server.
+/// A protected MCP server, as the gateway reaches and polices it; what tokens know
+/// of it (name, URL, scopes, provider) is its [`ProtectedResource`].
 #[derive(Debug)]
 pub struct Resource {
-    pub name: String,
-    pub display_name: String,
-    /// The path at authhost, e.g. `/mcp`.
-    pub path: String,
-    /// The resource identifier: `<issuer><path>` (RFC 8707, the token audience).
-    pub url: String,
+    pub protected: Arc<ProtectedResource>,
     pub upstream: Url,
     /// The same, parsed once for the HTTP client.
     pub upstream_uri: axum::http::Uri,
-    /// The provider instance users sign in with.
-    pub provider: String,
-    pub scopes: Vec<String>,
     /// The `[mcp_servers.<name>]` block as configured.
     pub settings: McpServerConfig,
     pub policy: Policy,
@@ -33,9 +28,14 @@ pub struct Resource {
     pub static_token: Option<Secret>,
     /// Where API keys and the static token may arrive (`api_key_headers`).
     pub api_key_headers: Vec<HeaderName>,
-    /// Scopes clients may ask for: its own, those its policy rules require (for
-    /// step-up), and broader ones that imply any of them (`[scopes]`).
-    pub offered_scopes: Vec<String>,
+}
+
+/// A gateway resource is read as its protected resource where that is all it takes.
+impl Deref for Resource {
+    type Target = ProtectedResource;
+    fn deref(&self) -> &ProtectedResource {
+        &self.protected
+    }
 }
 
 impl Resource {
@@ -51,10 +51,6 @@ impl Resource {
                     .unwrap_or_else(|_| self.upstream_uri.clone())
             }
         }
-    }
-
-    pub fn offers_scope(&self, scope: &str) -> bool {
-        self.offered_scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -206,16 +202,21 @@ pub fn build(
                 ));
                 continue;
             };
-            out.push(Arc::new(Resource {
-                upstream_uri,
+            let protected = ProtectedResource {
                 name: name.clone(),
                 display_name: server.display_name.clone().unwrap_or_else(|| name.clone()),
                 url: crate::config::canonical_url(&url).unwrap_or(url),
                 path,
-                upstream,
                 provider,
                 offered_scopes: offered_scopes(config, &scopes, &policy),
                 scopes,
+                auth: server.auth,
+                identity_token_ttl: server.identity.token_ttl,
+            };
+            out.push(Arc::new(Resource {
+                protected: Arc::new(protected),
+                upstream_uri,
+                upstream,
                 settings: server.clone(),
                 policy,
                 identity_headers,

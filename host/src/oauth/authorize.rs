@@ -4,13 +4,14 @@
 //! Errors before the client and its redirect URI are trusted are shown as a page;
 //! after that they go back to the client (RFC 6749 4.1.2.1), always with `iss`.
 
-use super::clients::{Client, ClientKind, is_loopback_host};
 use super::error::{ErrorPage, OAuthError};
 use crate::audit::Event;
 use crate::crypto;
+use crate::domain::clients::{Client, ClientKind, is_loopback_host};
+use crate::domain::resources::ProtectedResource;
 use crate::pages;
 use crate::runtime::AuthorizeRequest;
-use crate::state::{AppState, Resource};
+use crate::state::AppState;
 use crate::store::Authorization;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -49,7 +50,7 @@ impl ClientRedirect<'_> {
 
     pub fn error(&self, error: OAuthError) -> Response {
         self.with(vec![
-            ("error", error.code.to_string()),
+            ("error", error.code.as_str().to_string()),
             ("error_description", error.description),
         ])
     }
@@ -123,7 +124,7 @@ pub async fn authorize_get(
         Err(error) => return Ok(back.error(error)),
     };
     let (browser, new_cookie) = browser_id(&headers);
-    let now = crate::clock::now();
+    let now = state.clock.now();
     // Nothing is stored until the user acts on the consent page: the request travels
     // in it, sealed.
     let request = ConsentRequest {
@@ -179,7 +180,7 @@ async fn remembered_consent(
 fn check_request<'s>(
     state: &'s AppState,
     params: &AuthorizeParams,
-) -> Result<(&'s crate::state::Resource, String, String), OAuthError> {
+) -> Result<(&'s ProtectedResource, String, String), OAuthError> {
     if params.response_type.as_deref() != Some("code") {
         return Err(OAuthError::unsupported_response_type(
             "response_type must be `code`",
@@ -210,17 +211,17 @@ fn check_request<'s>(
             "code_challenge is not a base64url S256 challenge",
         ));
     }
-    let resource =
-        state
-            .resource(params.resource.as_deref())
-            .ok_or_else(|| match &params.resource {
-                Some(r) => OAuthError::invalid_target(format!(
-                    "`{r}` is not a resource this server protects"
-                )),
-                None => {
-                    OAuthError::invalid_target("resource is required: this server protects several")
-                }
-            })?;
+    let resource = state
+        .resources
+        .requested(params.resource.as_deref())
+        .ok_or_else(|| match &params.resource {
+            Some(r) => {
+                OAuthError::invalid_target(format!("`{r}` is not a resource this server protects"))
+            }
+            None => {
+                OAuthError::invalid_target("resource is required: this server protects several")
+            }
+        })?;
     let requested: Vec<&str> = params
         .scope
         .as_deref()
@@ -262,7 +263,7 @@ fn consent_page(
     state: &AppState,
     client: &Client,
     request: &ConsentRequest,
-    resource: &Resource,
+    resource: &ProtectedResource,
 ) -> Response {
     let redirect = Url::parse(&request.redirect_uri).ok();
     let local_redirect = redirect
@@ -318,7 +319,7 @@ pub async fn consent_post(
     headers: HeaderMap,
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, ErrorPage> {
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let request: ConsentRequest = state
         .sealer
         .open(&form.request)
@@ -406,7 +407,7 @@ async fn start_upstream(
                 "The identity provider could not be reached. Try again in a moment.",
             )
         })?;
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let stored = state
         .store
         .insert_authorization(&Authorization {
@@ -419,7 +420,6 @@ async fn start_upstream(
             resource: request.resource.clone(),
             provider: request.provider.clone(),
             browser_hash: request.browser_hash.clone(),
-            status: "upstream".into(),
             upstream_state: Some(upstream_state.clone()),
             upstream_nonce: Some(nonce),
             upstream_verifier: Some(state.sealer.seal(verifier.secret().as_bytes())),

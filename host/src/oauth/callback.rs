@@ -6,11 +6,11 @@ use super::authorize::{ClientRedirect, QueryMap, cookie, expired_page, flow_cook
 use super::error::{ErrorPage, OAuthError};
 use crate::audit::Event;
 use crate::crypto;
-use crate::gateway::caller::User;
-use crate::gateway::upstream_token::stored_form;
+use crate::domain::grants::SignIn;
+use crate::domain::user::User;
 use crate::runtime::{CodeExchange, ProviderError};
 use crate::state::AppState;
-use crate::store::{Authorization, Grant};
+use crate::store::Authorization;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ async fn finish(
     headers: &HeaderMap,
     query: &std::collections::HashMap<String, String>,
 ) -> Result<Response, ErrorPage> {
-    let now = crate::clock::now();
+    let now = state.clock.now();
     // Taken, so used up, before anything else: a callback that fails below cannot be
     // replayed, in this browser or another.
     let authorization = state
@@ -122,7 +122,6 @@ async fn finish(
     let (tokens, claims) = match signed_in {
         Ok(result) => result,
         Err(error) => {
-            tracing::warn!("sign-in failed: {error}");
             failed(error.to_string());
             let oauth = match error.provider_error() {
                 Some(ProviderError::AccessDenied(m)) => OAuthError::access_denied(m.clone()),
@@ -146,30 +145,19 @@ async fn finish(
              your application to review and approve it yourself.",
         ));
     }
-    let code = crypto::random_token();
-    let upstream = stored_form(&tokens, now, None);
-    let user = serde_json::to_value(User::from_claims(&claims)).unwrap_or_default();
-    let grant = Grant {
-        id: crypto::random_token(),
-        client_id: authorization.client_id.clone(),
-        provider: provider.to_string(),
-        subject: claims.subject.clone(),
-        claims: user.to_string(),
-        scope: authorization.scope.clone(),
-        resource: authorization.resource.clone(),
-        redirect_uri: authorization.redirect_uri.clone(),
-        code_challenge: authorization.code_challenge.clone(),
-        code_hash: Some(crypto::hash_token(&code)),
-        code_expires_at: now + state.config.tokens.authorization_code_ttl as i64,
-        code_used_at: None,
-        upstream_tokens: Some(state.sealer.seal(upstream.to_string().as_bytes())),
-        created_at: now,
-        revoked_at: None,
-        claims_checked_at: Some(now),
-    };
-    state
-        .store
-        .insert_grant(&grant)
+    let user = User::from_claims(&claims);
+    let (grant, code) = state
+        .grants
+        .create(SignIn {
+            client_id: &authorization.client_id,
+            provider,
+            user: &user,
+            tokens: &tokens,
+            scope: &authorization.scope,
+            resource: &authorization.resource,
+            redirect_uri: &authorization.redirect_uri,
+            code_challenge: &authorization.code_challenge,
+        })
         .await
         .map_err(|e| ErrorPage::from(OAuthError::internal("storing the grant", e)))?;
     state.store.client_used(&grant.client_id, now).await?;

@@ -1,92 +1,23 @@
-//! OAuth errors in their wire shape (RFC 6749 5.2, RFC 7591 3.2.2), and readable pages
-//! for people in a browser.
+//! OAuth errors as responses (JSON for clients, RFC 6749 5.2) and readable pages for
+//! people in a browser. What failed inside travels in the response's extensions as a
+//! [`Failure`], logged once by the server's middleware.
 
+pub use crate::domain::oauth_error::{ErrorCode, OAuthError};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-/// An error answered to a client as `{"error": ..., "error_description": ...}`.
+/// An internal failure behind a response, for the log only.
 #[derive(Debug, Clone)]
-pub struct OAuthError {
-    pub code: &'static str,
-    pub description: String,
-    pub status: StatusCode,
-}
-
-impl OAuthError {
-    fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
-        OAuthError {
-            code,
-            description: description.into(),
-            status,
-        }
-    }
-    pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
-    }
-    /// RFC 6749 5.2: 401 with a challenge when the client used HTTP authentication.
-    pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
-    }
-    pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
-    }
-    /// An authenticated client that may not use this endpoint.
-    pub fn forbidden_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", StatusCode::FORBIDDEN, d)
-    }
-    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn unsupported_response_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_response_type", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn invalid_target(d: impl Into<String>) -> Self {
-        Self::new("invalid_target", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn access_denied(d: impl Into<String>) -> Self {
-        Self::new("access_denied", StatusCode::FORBIDDEN, d)
-    }
-    pub fn invalid_redirect_uri(d: impl Into<String>) -> Self {
-        Self::new("invalid_redirect_uri", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
-        Self::new("invalid_client_metadata", StatusCode::BAD_REQUEST, d)
-    }
-    pub fn server_error(d: impl Into<String>) -> Self {
-        Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, d)
-    }
-    pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
-        Self::new(
-            "temporarily_unavailable",
-            StatusCode::SERVICE_UNAVAILABLE,
-            d,
-        )
-    }
-
-    /// An internal failure: logged in full, answered generically.
-    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
-        tracing::error!("{context}: {error}");
-        Self::server_error(format!("{context}; see the server log"))
-    }
-}
-
-impl From<sqlx::Error> for OAuthError {
-    fn from(error: sqlx::Error) -> Self {
-        OAuthError::internal("database error", error)
-    }
-}
+pub struct Failure(pub String);
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": self.code, "error_description": self.description }));
+        let body = Json(json!({
+            "error": self.code.as_str(),
+            "error_description": self.description,
+        }));
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -95,6 +26,9 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"authhost\""),
             );
+        }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Failure(cause));
         }
         response
     }
@@ -105,6 +39,7 @@ pub struct ErrorPage {
     pub status: StatusCode,
     pub title: String,
     pub message: String,
+    cause: Option<String>,
 }
 
 impl ErrorPage {
@@ -113,6 +48,7 @@ impl ErrorPage {
             status,
             title: title.into(),
             message: message.into(),
+            cause: None,
         }
     }
 }
@@ -124,7 +60,10 @@ impl From<OAuthError> for ErrorPage {
             StatusCode::UNAUTHORIZED => StatusCode::BAD_REQUEST,
             other => other,
         };
-        ErrorPage::new(status, "Authorization failed", error.description)
+        ErrorPage {
+            cause: error.cause,
+            ..ErrorPage::new(status, "Authorization failed", error.description)
+        }
     }
 }
 
@@ -140,6 +79,64 @@ impl IntoResponse for ErrorPage {
             "error.html",
             minijinja::context! { title => self.title, message => self.message },
         );
-        (self.status, crate::pages::secure_headers(), Html(html)).into_response()
+        let mut response =
+            (self.status, crate::pages::secure_headers(), Html(html)).into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Failure(cause));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_error_is_answered_in_the_rfc_6749_shape_and_never_cached() {
+        let response = OAuthError::invalid_grant("the code has expired").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(
+            body(response).await,
+            json!({"error": "invalid_grant", "error_description": "the code has expired"})
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_client_challenges_for_http_authentication() {
+        let response = OAuthError::invalid_client("unknown client").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"authhost\""
+        );
+    }
+
+    #[tokio::test]
+    async fn an_internal_cause_goes_to_the_log_not_the_client() {
+        let response = OAuthError::internal("signing", "key 7 unreadable").into_response();
+        let failure = response.extensions().get::<Failure>().cloned();
+        assert_eq!(
+            failure.map(|f| f.0).as_deref(),
+            Some("signing: key 7 unreadable")
+        );
+        let text = body(response).await.to_string();
+        assert!(!text.contains("key 7"), "{text}");
+    }
+
+    #[test]
+    fn a_page_never_asks_a_person_for_http_authentication() {
+        let page = ErrorPage::from(OAuthError::invalid_client("unknown client"));
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert_eq!(page.message, "unknown client");
     }
 }

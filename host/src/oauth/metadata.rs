@@ -1,7 +1,8 @@
 //! Discovery: RFC 8414 authorization server metadata (also at the OpenID location),
 //! RFC 9728 protected resource metadata, and the JWKS.
 
-use crate::state::{AppState, Resource};
+use crate::domain::resources::ProtectedResource as Resource;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -23,7 +24,8 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Json<Value> 
 fn server_metadata(state: &AppState) -> Value {
     let issuer = &state.issuer;
     let mut scopes: Vec<&str> = state
-        .oauth_resources()
+        .resources
+        .oauth()
         .flat_map(|r| r.offered_scopes.iter())
         .map(String::as_str)
         .collect();
@@ -71,7 +73,7 @@ pub async fn protected_resource(
     Path(path): Path<String>,
 ) -> Response {
     let path = format!("/{}", path.trim_start_matches('/'));
-    match state.oauth_resources().find(|r| r.path == path) {
+    match state.resources.oauth().find(|r| r.path == path) {
         Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
         None => (
             StatusCode::NOT_FOUND,
@@ -83,7 +85,7 @@ pub async fn protected_resource(
 
 /// The root location: the only (or first) resource.
 pub async fn protected_resource_root(State(state): State<AppState>) -> Response {
-    match state.oauth_resources().next() {
+    match state.resources.oauth().next() {
         Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
         None => (
             StatusCode::NOT_FOUND,

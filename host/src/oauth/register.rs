@@ -2,12 +2,11 @@
 //! patterns (loopback and native-app schemes by default). The response never carries
 //! anything of the upstream's.
 
-use super::clients::check_redirect_uri;
 use super::error::OAuthError;
 use super::redirect_patterns;
-use crate::crypto;
+use crate::domain::clients::check_redirect_uri;
+use crate::domain::clients::{self, ClientSource, ClientSpec};
 use crate::state::AppState;
-use crate::store::ClientRecord;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -99,7 +98,7 @@ pub async fn register(
         ));
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             error.description = format!("the registration is larger than {MAX_BODY_BYTES} bytes");
-            error.status = StatusCode::PAYLOAD_TOO_LARGE;
+            error = error.with_status(StatusCode::PAYLOAD_TOO_LARGE);
         }
         error
     })?;
@@ -165,52 +164,37 @@ pub async fn register(
         .application_type
         .clone()
         .unwrap_or_else(|| "web".into());
-    let client_id = format!("c_{}", crypto::random_token());
-    let secret = (auth_method != "none").then(crypto::random_token);
     let name = request
         .client_name
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "Unnamed client".into());
-    let now = crate::clock::now();
-    let mut response = json!({
-        "client_id": client_id,
-        "client_id_issued_at": now,
-        "client_name": name,
-        "redirect_uris": request.redirect_uris,
-        "grant_types": grant_types,
-        "response_types": ["code"],
-        "token_endpoint_auth_method": auth_method,
-        "application_type": application_type,
-    });
+    let mut extra = serde_json::Map::new();
     for (key, value) in [
         ("scope", &request.scope),
         ("client_uri", &request.client_uri),
         ("logo_uri", &request.logo_uri),
     ] {
         if let Some(value) = value {
-            response[key] = json!(value);
+            extra.insert(key.into(), json!(value));
         }
     }
-    let stored = response.clone();
-    if let Some(secret) = &secret {
+    let spec = ClientSpec {
+        name,
+        redirect_uris: request.redirect_uris.clone(),
+        grant_types,
+        auth_method,
+        application_type,
+        extra,
+        source: ClientSource::Dcr,
+    };
+    let created = clients::create(&state.store, spec, state.clock.now()).await?;
+    let client_id = &created.client_id;
+    let mut response = created.metadata;
+    if let Some(secret) = &created.secret {
         response["client_secret"] = json!(secret);
         response["client_secret_expires_at"] = json!(0);
     }
-    state
-        .store
-        .insert_client(&ClientRecord {
-            client_id: client_id.clone(),
-            secret_hash: secret.as_deref().map(crypto::hash_token),
-            name,
-            redirect_uris: serde_json::to_string(&request.redirect_uris).unwrap_or_default(),
-            application_type,
-            metadata: stored.to_string(),
-            created_at: now,
-            source: "dcr".into(),
-            last_used_at: None,
-        })
-        .await?;
     tracing::info!(client_id, "client registered");
     Ok((
         StatusCode::CREATED,

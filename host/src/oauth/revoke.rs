@@ -47,7 +47,7 @@ pub async fn revoke(
     let already = grant.revoked_at.is_some();
     state
         .store
-        .revoke_grant(&grant.id, crate::clock::now())
+        .revoke_grant(&grant.id, state.clock.now())
         .await?;
     state.audit.record(crate::audit::Event {
         event: "revoked",

@@ -1,13 +1,12 @@
 //! The token endpoint: authorization codes (with PKCE) and rotating refresh tokens,
 //! answered with a signed access token for the grant's resource.
 
-use super::clients::Client;
 use super::error::OAuthError;
-use super::jwt::AccessClaims;
 use crate::audit::Event;
 use crate::crypto;
-use crate::gateway::caller::User;
-use crate::gateway::upstream_token::{self, Unavailable};
+use crate::domain::clients::Client;
+use crate::domain::grants::{Grants, RefreshRefused};
+use crate::domain::keys::AccessClaims;
 use crate::state::AppState;
 use crate::store::{Grant, RedeemError};
 use axum::extract::State;
@@ -87,7 +86,7 @@ pub async fn token(
         OAuthError::invalid_request(format!("the body must be a form: {}", e.body_text()))
     })?;
     let client = authenticate_client(&state, &headers, &form).await?;
-    let now = crate::clock::now();
+    let now = state.clock.now();
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let grant_type =
         param("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -143,7 +142,11 @@ pub async fn token(
             }
             check_resource(param("resource"), &grant)?;
             let scope = narrowed_scope(&grant.scope, param("scope"))?;
-            let grant = follow_upstream(&state, grant, now).await?;
+            let grant = state
+                .grants
+                .confirm_for_refresh(grant)
+                .await
+                .map_err(refresh_refused)?;
             (grant, scope, Spend::RefreshToken(token_hash))
         }
         other => {
@@ -191,80 +194,18 @@ fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAut
     Ok(scope.join(" "))
 }
 
-/// Before a refresh: the session may not outlive `max_session_age`, and claims older
-/// than `claims_max_age` (or held with upstream tokens that have expired) are confirmed
-/// with the upstream first. An upstream that no
-/// longer accepts the user ends the grant; one that cannot be reached refuses this
-/// refresh without spending the token.
-async fn follow_upstream(state: &AppState, grant: Grant, now: i64) -> Result<Grant, OAuthError> {
-    let tokens = &state.config.tokens;
-    if now >= grant.created_at + tokens.max_session_age as i64 {
-        return end_grant(
-            state,
-            &grant,
-            "the session reached its maximum age".into(),
-            now,
-        )
-        .await;
-    }
-    let checked = grant.claims_checked_at.unwrap_or(grant.created_at);
-    let fresh = now - checked < tokens.claims_max_age as i64;
-    if fresh && !upstream_token::expired(state, grant.upstream_tokens.as_deref(), now) {
-        return Ok(grant);
-    }
-    let owner = upstream_token::GrantOwner {
-        grant_id: &grant.id,
-        subject: &grant.subject,
-        client_id: Some(&grant.client_id),
-        provider: &grant.provider,
-    };
-    match upstream_token::revalidate(state, &owner).await {
-        Ok(user) => {
-            state.audit.record(Event {
-                event: "claims_refreshed",
-                user: Some(&grant.subject),
-                client_id: Some(&grant.client_id),
-                provider: Some(&grant.provider),
-                resource: Some(&grant.resource),
-                detail: None,
-            });
-            Ok(Grant {
-                claims: serde_json::to_string(&user).unwrap_or_default(),
-                claims_checked_at: Some(now),
-                ..grant
-            })
-        }
-        Err(Unavailable::SignInAgain(why)) => end_grant(state, &grant, why, now).await,
-        Err(Unavailable::ProviderFailed(why)) => {
-            tracing::warn!(
-                provider = grant.provider,
-                "confirming a user's claims: {why}"
-            );
-            Err(OAuthError::temporarily_unavailable(
+/// Why the grant cannot be refreshed, for the client.
+fn refresh_refused(refused: RefreshRefused) -> OAuthError {
+    match refused {
+        RefreshRefused::Ended(why) => OAuthError::invalid_grant(format!("{why}; sign in again")),
+        RefreshRefused::Unavailable(why) => OAuthError {
+            cause: Some(format!("confirming a user's claims: {why}")),
+            ..OAuthError::temporarily_unavailable(
                 "the identity provider could not confirm the sign-in; try again shortly",
-            ))
-        }
+            )
+        },
+        RefreshRefused::Store(e) => e.into(),
     }
-}
-
-/// The upstream no longer vouches for the user, or the session is too old: the grant
-/// ends (every token of it), and the client must sign the user in again.
-async fn end_grant(
-    state: &AppState,
-    grant: &Grant,
-    why: String,
-    now: i64,
-) -> Result<Grant, OAuthError> {
-    state.store.revoke_grant(&grant.id, now).await?;
-    state.audit.record(Event {
-        event: "grant_ended",
-        user: Some(&grant.subject),
-        client_id: Some(&grant.client_id),
-        provider: Some(&grant.provider),
-        resource: Some(&grant.resource),
-        detail: Some(why.clone()),
-    });
-    Err(OAuthError::invalid_grant(format!("{why}; sign in again")))
 }
 
 /// What issuing tokens uses up.
@@ -327,9 +268,9 @@ async fn issue_tokens(
 ) -> Result<Response, OAuthError> {
     let ttl = &state.config.tokens;
     // Nothing issued outlives the session.
-    let session_end = grant.created_at + ttl.max_session_age as i64;
+    let session_end = state.grants.session_end(grant.created_at);
     let access_expires = (now + ttl.access_token_ttl as i64).min(session_end);
-    let user: User = serde_json::from_str(&grant.claims).unwrap_or_default();
+    let user = Grants::user(grant);
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: grant.subject.clone(),

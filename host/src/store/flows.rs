@@ -15,8 +15,6 @@ pub struct Authorization {
     pub resource: String,
     pub provider: String,
     pub browser_hash: String,
-    /// `upstream` (the browser went to the upstream) → `done` (its callback came).
-    pub status: String,
     pub upstream_state: Option<String>,
     pub upstream_nonce: Option<String>,
     /// Sealed PKCE verifier for the upstream.
@@ -49,6 +47,25 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
     /// When the upstream last confirmed the claims (`None`: at creation).
     pub claims_checked_at: Option<i64>,
+}
+
+/// Where an authorization stands. Only the store moves it on, in one conditional
+/// UPDATE each, so a state cannot be skipped or entered twice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FlowStatus {
+    /// The user approved; the browser went to the upstream.
+    Upstream,
+    /// The upstream's callback came (whatever its outcome): never usable again.
+    Done,
+}
+
+impl FlowStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Upstream => "upstream",
+            FlowStatus::Done => "done",
+        }
+    }
 }
 
 /// Why a code or refresh token could not be redeemed.
@@ -84,7 +101,7 @@ impl Store {
         .bind(&a.resource)
         .bind(&a.provider)
         .bind(&a.browser_hash)
-        .bind(&a.status)
+        .bind(FlowStatus::Upstream.as_str())
         .bind(&a.upstream_state)
         .bind(&a.upstream_nonce)
         .bind(&a.upstream_verifier)
@@ -104,12 +121,14 @@ impl Store {
         now: i64,
     ) -> sqlx::Result<Option<Authorization>> {
         sqlx::query_as(
-            "UPDATE authorizations SET status = 'done'
-             WHERE upstream_state = $1 AND status = 'upstream' AND expires_at > $2
+            "UPDATE authorizations SET status = $3
+             WHERE upstream_state = $1 AND status = $4 AND expires_at > $2
              RETURNING *",
         )
         .bind(upstream_state)
         .bind(now)
+        .bind(FlowStatus::Done.as_str())
+        .bind(FlowStatus::Upstream.as_str())
         .fetch_optional(self.writer())
         .await
     }

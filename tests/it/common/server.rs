@@ -36,6 +36,8 @@ pub struct Options {
     /// More MCP servers, by name.
     pub mcp_servers: Vec<(&'static str, McpServerConfig)>,
     pub audit_file: Option<PathBuf>,
+    /// A clock the test moves by hand, instead of the system's.
+    pub clock: Option<std::sync::Arc<authhost::clock::ManualClock>>,
     /// Any other change to the configuration, made last.
     pub config: Option<ConfigTweak>,
 }
@@ -155,11 +157,16 @@ impl TestAuthhost {
         if let Some(tweak) = &options.config {
             tweak(&mut config);
         }
-        let state = authhost::server::build_state(config)
+        let clock: std::sync::Arc<dyn authhost::clock::Clock> = match &options.clock {
+            Some(manual) => manual.clone(),
+            None => authhost::clock::system(),
+        };
+        let server = authhost::server::build_with_clock(config, clock)
             .await
             .expect("authhost starts");
+        let state = server.state.clone();
         authhost::server::spawn_maintenance(&state);
-        let app = authhost::server::app(state.clone());
+        let app = authhost::server::app(&server);
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestAuthhost { base, own, state }

@@ -3,7 +3,7 @@
 //! to the resolved address), a size and a time limit, and cached per Cache-Control.
 
 use super::clients::{Client, ClientKind, check_redirect_uri};
-use super::error::OAuthError;
+use super::oauth_error::OAuthError;
 use crate::config::ClientMetadataConfig;
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -27,11 +27,11 @@ pub struct MetadataDocuments {
     fetches: Semaphore,
 }
 
-type Fetched = Result<Client, Refusal>;
+type Fetched = Result<Client, DocumentRefusal>;
 
 /// Why a client id or its document cannot be used.
 #[derive(Debug, Clone)]
-pub enum Refusal {
+pub enum DocumentRefusal {
     /// The document (or the id itself) is not acceptable: `invalid_client`.
     Invalid(String),
     /// Its host could not be reached right now: `temporarily_unavailable`, so an
@@ -39,13 +39,13 @@ pub enum Refusal {
     Unreachable(String),
 }
 
-impl Refusal {
+impl DocumentRefusal {
     fn into_oauth(self, client_id: &str) -> OAuthError {
         match self {
-            Refusal::Invalid(why) => {
+            DocumentRefusal::Invalid(why) => {
                 OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"))
             }
-            Refusal::Unreachable(why) => OAuthError::temporarily_unavailable(format!(
+            DocumentRefusal::Unreachable(why) => OAuthError::temporarily_unavailable(format!(
                 "the client metadata document {client_id} cannot be fetched right now ({why}); try again"
             )),
         }
@@ -99,26 +99,26 @@ impl MetadataDocuments {
 
     /// One fetch, within the concurrency cap and the time limit (the DNS lookup
     /// included).
-    async fn fetch_limited(&self, client_id: &str) -> Result<(Client, Duration), Refusal> {
+    async fn fetch_limited(&self, client_id: &str) -> Result<(Client, Duration), DocumentRefusal> {
         let limit = Duration::from_millis(self.config.timeout_ms);
         let _slot = tokio::time::timeout(Duration::from_secs(1), self.fetches.acquire())
             .await
-            .map_err(|_| Refusal::Unreachable("too many documents being fetched".into()))?
-            .map_err(|_| Refusal::Unreachable("shutting down".into()))?;
+            .map_err(|_| DocumentRefusal::Unreachable("too many documents being fetched".into()))?
+            .map_err(|_| DocumentRefusal::Unreachable("shutting down".into()))?;
         tokio::time::timeout(limit, self.fetch(client_id))
             .await
             .unwrap_or_else(|_| {
-                Err(Refusal::Unreachable(format!(
+                Err(DocumentRefusal::Unreachable(format!(
                     "no answer within {} ms",
                     self.config.timeout_ms
                 )))
             })
     }
 
-    async fn fetch(&self, client_id: &str) -> Result<(Client, Duration), Refusal> {
-        let invalid = |why: &str| Refusal::Invalid(why.to_string());
+    async fn fetch(&self, client_id: &str) -> Result<(Client, Duration), DocumentRefusal> {
+        let invalid = |why: &str| DocumentRefusal::Invalid(why.to_string());
         let allow_private = self.config.allow_private_hosts;
-        let url = check_client_id(client_id, allow_private).map_err(Refusal::Invalid)?;
+        let url = check_client_id(client_id, allow_private).map_err(DocumentRefusal::Invalid)?;
         let host = url
             .host_str()
             .ok_or_else(|| invalid("has no host"))?
@@ -126,13 +126,13 @@ impl MetadataDocuments {
         let port = url.port_or_known_default().unwrap_or(443);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
             .await
-            .map_err(|e| Refusal::Unreachable(format!("cannot resolve {host}: {e}")))?
+            .map_err(|e| DocumentRefusal::Unreachable(format!("cannot resolve {host}: {e}")))?
             .collect();
         let addr = *addrs
             .first()
-            .ok_or_else(|| Refusal::Unreachable(format!("{host} has no address")))?;
+            .ok_or_else(|| DocumentRefusal::Unreachable(format!("{host} has no address")))?;
         if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
-            return Err(Refusal::Invalid(format!(
+            return Err(DocumentRefusal::Invalid(format!(
                 "{host} resolves to a non-public address"
             )));
         }
@@ -141,22 +141,24 @@ impl MetadataDocuments {
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&host, addr)
             .build()
-            .map_err(|e| Refusal::Unreachable(e.to_string()))?;
+            .map_err(|e| DocumentRefusal::Unreachable(e.to_string()))?;
         let mut response = http
             .get(url.clone())
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| Refusal::Unreachable(format!("fetch failed: {}", e.without_url())))?;
+            .map_err(|e| {
+                DocumentRefusal::Unreachable(format!("fetch failed: {}", e.without_url()))
+            })?;
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(Refusal::Unreachable(format!(
+            return Err(DocumentRefusal::Unreachable(format!(
                 "fetch answered HTTP {}",
                 status.as_u16()
             )));
         }
         if !status.is_success() {
-            return Err(Refusal::Invalid(format!(
+            return Err(DocumentRefusal::Invalid(format!(
                 "fetch answered HTTP {}",
                 status.as_u16()
             )));
@@ -171,17 +173,17 @@ impl MetadataDocuments {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| Refusal::Unreachable(e.without_url().to_string()))?
+            .map_err(|e| DocumentRefusal::Unreachable(e.without_url().to_string()))?
         {
             if body.len() + chunk.len() > self.config.max_bytes {
-                return Err(Refusal::Invalid(format!(
+                return Err(DocumentRefusal::Invalid(format!(
                     "document larger than {} bytes",
                     self.config.max_bytes
                 )));
             }
             body.extend_from_slice(&chunk);
         }
-        let client = parse_document(client_id, &body).map_err(Refusal::Invalid)?;
+        let client = parse_document(client_id, &body).map_err(DocumentRefusal::Invalid)?;
         Ok((client, ttl))
     }
 }

@@ -2,16 +2,10 @@
 //! keys (`authhost api-keys`). Secrets are shown once, at creation, and kept hashed.
 
 use crate::crypto;
+use crate::domain::clients::check_redirect_uri;
+use crate::domain::clients::{self, ClientSource, ClientSpec, NewClient};
 use crate::gateway::caller::API_KEY_PREFIX;
-use crate::oauth::clients::check_redirect_uri;
-use crate::store::{ApiKeyRecord, ClientRecord, Store};
-use serde_json::json;
-
-/// A client created by the operator; `secret` is shown once.
-pub struct NewClient {
-    pub client_id: String,
-    pub secret: Option<String>,
-}
+use crate::store::{ApiKeyRecord, Store};
 
 pub async fn add_client(
     store: &Store,
@@ -25,33 +19,21 @@ pub async fn add_client(
     for uri in redirect_uris {
         check_redirect_uri(uri).map_err(|e| anyhow::anyhow!("--redirect-uri: {e}"))?;
     }
-    let client_id = format!("c_{}", crypto::random_token());
-    let secret = confidential.then(crypto::random_token);
-    let now = crate::clock::now();
-    let metadata = json!({
-        "client_id": client_id,
-        "client_id_issued_at": now,
-        "client_name": name,
-        "redirect_uris": redirect_uris,
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": if confidential { "client_secret_basic" } else { "none" },
-        "registered_by": "operator",
-    });
-    store
-        .insert_client(&ClientRecord {
-            client_id: client_id.clone(),
-            secret_hash: secret.as_deref().map(crypto::hash_token),
-            name: name.to_string(),
-            redirect_uris: serde_json::to_string(redirect_uris)?,
-            application_type: "web".into(),
-            metadata: metadata.to_string(),
-            created_at: now,
-            source: "operator".into(),
-            last_used_at: None,
-        })
-        .await?;
-    Ok(NewClient { client_id, secret })
+    let spec = ClientSpec {
+        name: name.to_string(),
+        redirect_uris: redirect_uris.to_vec(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        auth_method: if confidential {
+            "client_secret_basic"
+        } else {
+            "none"
+        }
+        .into(),
+        application_type: "web".into(),
+        extra: Default::default(),
+        source: ClientSource::Operator,
+    };
+    Ok(clients::create(store, spec, crate::clock::now()).await?)
 }
 
 /// What an API key is for.

@@ -2,7 +2,7 @@
 //! problem under its key, without listening or changing anything.
 
 use crate::config::Config;
-use crate::oauth::clients::Clients;
+use crate::domain::clients::Clients;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 

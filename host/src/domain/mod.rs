@@ -1,0 +1,24 @@
+//! The floor both HTTP layers stand on (`oauth/`, the authorization server, and
+//! `gateway/`, the proxy): what a sign-in produces and what tokens mean, with no HTTP
+//! in it. Its services are given their dependencies (store, sealer, registry, clock).
+//!
+//! - [`user`]: the signed-in user, in the shape grants, tokens and policies share.
+//! - [`grants`]: a grant's lifecycle: created at sign-in, confirmed with the upstream
+//!   on refresh, its upstream tokens refreshed under a lease, revoked.
+//! - [`upstream_tokens`]: the user's upstream token set as a grant keeps it.
+//! - [`resources`]: the protected MCP servers as tokens name them.
+//! - [`keys`]: signing keys, access token claims, signing and verifying.
+//! - [`clients`], [`client_metadata`]: who a client is (configured, registered, or a
+//!   metadata document), and creating clients (registration, the operator's command).
+//! - [`oauth_error`]: OAuth error codes and what they mean.
+//! - [`cache`]: a map whose entries expire, for verified tokens and grants.
+
+pub mod cache;
+pub mod client_metadata;
+pub mod clients;
+pub mod grants;
+pub mod keys;
+pub mod oauth_error;
+pub mod resources;
+pub mod upstream_tokens;
+pub mod user;
