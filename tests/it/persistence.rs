@@ -100,6 +100,7 @@ async fn revocation_and_introspection(backend: &str) {
         name: Some("Docs MCP server".into()),
         client_secret: Some("rs-secret".into()),
         client_secret_env: None,
+        client_secret_file: None,
         redirect_uris: vec![],
     };
     let a = TestAuthhost::start(

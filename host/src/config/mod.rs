@@ -11,7 +11,7 @@ pub use mcp::{
 };
 
 use crate::runtime::Limits;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretKeys};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -216,6 +216,7 @@ pub struct StaticClientConfig {
     pub name: Option<String>,
     pub client_secret: Option<String>,
     pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
     pub redirect_uris: Vec<String>,
 }
 
@@ -421,41 +422,13 @@ impl Config {
 impl ProviderConfig {
     /// The client secret from whichever key holds it. Errors name the key, never the value.
     pub fn client_secret(&self) -> Result<Option<Secret>, String> {
-        let given = [
-            self.client_secret.is_some(),
-            self.client_secret_env.is_some(),
-            self.client_secret_file.is_some(),
-        ];
-        if given.iter().filter(|g| **g).count() > 1 {
-            return Err(
-                "set only one of `client_secret`, `client_secret_env`, `client_secret_file`".into(),
-            );
+        SecretKeys {
+            key: "client_secret",
+            inline: self.client_secret.as_deref(),
+            env: self.client_secret_env.as_deref(),
+            file: self.client_secret_file.as_deref(),
         }
-        if let Some(secret) = &self.client_secret {
-            return Ok(Some(Secret::new(secret.clone())));
-        }
-        if let Some(var) = &self.client_secret_env {
-            return match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
-                _ => Err(format!(
-                    "key `client_secret_env`: environment variable `{var}` is not set"
-                )),
-            };
-        }
-        if let Some(path) = &self.client_secret_file {
-            return match std::fs::read_to_string(path) {
-                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim_end().to_string()))),
-                Ok(_) => Err(format!(
-                    "key `client_secret_file`: {} is empty",
-                    path.display()
-                )),
-                Err(e) => Err(format!(
-                    "key `client_secret_file`: cannot read {}: {e}",
-                    path.display()
-                )),
-            };
-        }
-        Ok(None)
+        .load()
     }
 
     /// Settings as strings: lists become comma-separated, other values their text.

@@ -5,6 +5,7 @@ use super::client_metadata::MetadataDocuments;
 use super::oauth_error::OAuthError;
 use crate::config::StaticClientConfig;
 use crate::crypto;
+use crate::secret::SecretKeys;
 use crate::store::{ClientRecord, Store};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -43,20 +44,14 @@ impl Clients {
     ) -> anyhow::Result<Clients> {
         let mut pre_registered = HashMap::new();
         for (i, c) in statics.iter().enumerate() {
-            let secret = match (&c.client_secret, &c.client_secret_env) {
-                (Some(_), Some(_)) => anyhow::bail!(
-                    "clients[{i}] ({}): set only one of `client_secret`, `client_secret_env`",
-                    c.client_id
-                ),
-                (Some(s), None) => Some(s.clone()),
-                (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
-                    anyhow::anyhow!(
-                        "clients[{i}] ({}): key `client_secret_env`: environment variable `{var}` is not set",
-                        c.client_id
-                    )
-                })?),
-                (None, None) => None,
-            };
+            let secret = SecretKeys {
+                key: "client_secret",
+                inline: c.client_secret.as_deref(),
+                env: c.client_secret_env.as_deref(),
+                file: c.client_secret_file.as_deref(),
+            }
+            .load()
+            .map_err(|e| anyhow::anyhow!("clients[{i}] ({}): {e}", c.client_id))?;
             for uri in &c.redirect_uris {
                 check_redirect_uri(uri).map_err(|e| {
                     anyhow::anyhow!("clients[{i}] ({}): key `redirect_uris`: {e}", c.client_id)
@@ -68,7 +63,7 @@ impl Clients {
                     client_id: c.client_id.clone(),
                     name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
                     redirect_uris: c.redirect_uris.clone(),
-                    secret_hash: secret.as_deref().map(crypto::hash_token),
+                    secret_hash: secret.map(|s| crypto::hash_token(s.expose())),
                     kind: ClientKind::PreRegistered,
                 },
             );

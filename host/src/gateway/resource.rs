@@ -6,7 +6,7 @@ use super::policy::Policy;
 use crate::config::{AuthMode, Config, McpServerConfig};
 use crate::domain::resources::ProtectedResource;
 use crate::registry::Registry;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretKeys};
 use axum::http::HeaderName;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -234,39 +234,21 @@ pub fn build(
 
 /// The shared token of a `static_token` server, from its variable or file.
 fn static_token(server: &McpServerConfig) -> Result<Option<Secret>, String> {
-    let from_env = server.static_token_env.as_ref().map(|var| {
-        std::env::var(var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("static_token_env: environment variable `{var}` is not set"))
-    });
-    let from_file = server.static_token_file.as_ref().map(|path| {
-        std::fs::read_to_string(path)
-            .map(|v| v.trim().to_string())
-            .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "static_token_file: cannot read a token from {}",
-                    path.display()
-                )
-            })
-    });
-    let token = match (from_env, from_file) {
-        (Some(_), Some(_)) => {
-            return Err("set static_token_env or static_token_file, not both".into());
-        }
-        (Some(t), None) | (None, Some(t)) => Some(t?),
-        (None, None) => None,
-    };
+    let token = SecretKeys {
+        key: "static_token",
+        env: server.static_token_env.as_deref(),
+        file: server.static_token_file.as_deref(),
+        ..SecretKeys::default()
+    }
+    .load()?;
     match (server.auth, token) {
         (AuthMode::StaticToken, None) => {
             Err("auth = \"static_token\" needs static_token_env or static_token_file".into())
         }
-        (AuthMode::StaticToken, Some(token)) if token.len() < 16 => {
+        (AuthMode::StaticToken, Some(token)) if token.expose().len() < 16 => {
             Err("the static token is shorter than 16 characters; use a long random value".into())
         }
-        (AuthMode::StaticToken, Some(token)) => Ok(Some(Secret::new(token))),
+        (AuthMode::StaticToken, Some(token)) => Ok(Some(token)),
         (_, Some(_)) => {
             Err("static_token_env / static_token_file only apply to auth = \"static_token\"".into())
         }
