@@ -3,6 +3,12 @@
 //! (not `providers/testing/*`) are embedded in the binary; the test-only ones are left
 //! in the guest folder for the integration tests (`authhost::testing::GUEST_DIR`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a build script reports failure by panicking"
+)]
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;

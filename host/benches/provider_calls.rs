@@ -5,6 +5,8 @@
 //! `cargo bench -p authhost --bench provider_calls` (figures vary with machine load;
 //! compare the ratios).
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at the first failure")]
+
 use authhost::config::Config;
 use authhost::registry::{BUNDLED, Registry};
 use authhost::runtime::{self, InstanceSpec, ProviderInstance, Runtime, RuntimeConfig};

@@ -18,6 +18,10 @@ fn environment() -> &'static Environment<'static> {
                 include_str!("../templates/dev_login.html"),
             ),
         ] {
+            #[expect(
+                clippy::expect_used,
+                reason = "the templates are compiled in, and every page test renders them"
+            )]
             env.add_template(name, source).expect("templates are valid");
         }
         env

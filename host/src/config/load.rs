@@ -92,7 +92,9 @@ fn parse_override(raw: &str) -> Value {
 }
 
 fn set_path(table: &mut Table, path: &[String], value: Value) {
-    let (last, parents) = path.split_last().expect("a non-empty path");
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut current = table;
     for part in parents {
         let entry = current
@@ -101,7 +103,10 @@ fn set_path(table: &mut Table, path: &[String], value: Value) {
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
-        current = entry.as_table_mut().expect("just made a table");
+        let Value::Table(next) = entry else {
+            return;
+        };
+        current = next;
     }
     current.insert(last.clone(), value);
 }

@@ -13,8 +13,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use url::Url;
 
+/// How long a document is trusted when its response says nothing (CIMD suggests
+/// honouring HTTP caching), and at most whatever it says: a changed or withdrawn
+/// document takes effect within a day.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Distinct client ids remembered; a deployment sees tens, a flood of made-up ids
+/// cannot grow memory past this.
 const MAX_CACHED: usize = 1024;
 
 /// Documents fetched at once, at most; more wait briefly, then are told to retry.

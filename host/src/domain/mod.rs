@@ -11,6 +11,7 @@
 //! - [`clients`], [`client_metadata`]: who a client is (configured, registered, or a
 //!   metadata document), and creating clients (registration, the operator's command).
 //! - [`oauth_error`]: OAuth error codes and what they mean.
+//! - [`pkce`]: S256 challenges and their verifiers.
 //! - [`cache`]: a map whose entries expire, for verified tokens and grants.
 
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod clients;
 pub mod grants;
 pub mod keys;
 pub mod oauth_error;
+pub mod pkce;
 pub mod resources;
 pub mod upstream_tokens;
 pub mod user;

@@ -12,7 +12,7 @@ use crate::domain::keys::AccessClaims;
 use crate::domain::user::User;
 use crate::runtime::{ProviderError, TokenSet};
 use crate::secret::Secret;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,14 +109,22 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The request's credentials: the bearer token, or a key in one of the server's
-/// `api_key_headers` (bare, or as `Bearer <key>`). Credentials in two places are
-/// refused: which one counts would be a guess.
+/// `api_key_headers` (bare, or as `Bearer <key>`). Credentials in two places, or two
+/// `Authorization` headers, are refused: which one counts would be a guess.
 pub fn credentials<'h>(
     headers: &'h HeaderMap,
-    resource: &Resource,
+    api_key_headers: &[HeaderName],
 ) -> Result<Option<&'h str>, &'static str> {
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err("credentials were sent in more than one header");
+    }
     let mut found = bearer(headers);
-    for name in &resource.api_key_headers {
+    for name in api_key_headers {
         if *name == header::AUTHORIZATION {
             continue;
         }
@@ -396,5 +404,67 @@ fn client_token_caller(resource: &Resource, user: User, token: &str) -> Caller {
         scopes: resource.scopes.clone().into(),
         upstream: UpstreamToken::Presented(Secret::new(token.to_string())),
         ..Caller::new(Via::ClientToken, user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        let token = |value| bearer(&headers(&[("authorization", value)])).map(str::to_owned);
+        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(token("BEARER abc").as_deref(), Some("abc"));
+        assert_eq!(token("Basic YTpi"), None);
+        assert_eq!(token("Bearer"), None);
+        assert_eq!(token("Bearer   "), None);
+        assert_eq!(token("Bearerabc"), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn credentials_in_two_places_are_refused() {
+        let keys = [HeaderName::from_static("x-api-key")];
+        let found = |pairs: &[(&str, &str)]| {
+            credentials(&headers(pairs), &keys).map(|t| t.map(str::to_owned))
+        };
+        assert_eq!(found(&[]), Ok(None));
+        assert_eq!(
+            found(&[("authorization", "Bearer t")]),
+            Ok(Some("t".into()))
+        );
+        assert_eq!(found(&[("x-api-key", "k")]), Ok(Some("k".into())));
+        assert_eq!(found(&[("x-api-key", "Bearer k")]), Ok(Some("k".into())));
+        // An empty key header is no credential, not a second one.
+        assert_eq!(
+            found(&[("authorization", "Bearer t"), ("x-api-key", " ")]),
+            Ok(Some("t".into()))
+        );
+        let two = Err("credentials were sent in more than one header");
+        assert_eq!(
+            found(&[("authorization", "Bearer t"), ("x-api-key", "k")]),
+            two
+        );
+        assert_eq!(found(&[("x-api-key", "a"), ("x-api-key", "b")]), two);
+        assert_eq!(
+            found(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            two
+        );
+        // Headers the server does not name are not credentials.
+        assert_eq!(found(&[("x-other-key", "k")]), Ok(None));
     }
 }

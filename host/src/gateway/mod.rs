@@ -90,10 +90,12 @@ async fn admit(
     headers: &HeaderMap,
 ) -> Result<Caller, GatewayError> {
     check_origin(state, headers)?;
-    let token = caller::credentials(headers, resource).map_err(|why| GatewayError::BadRequest {
-        status: StatusCode::BAD_REQUEST,
-        code: jsonrpc::INVALID_REQUEST,
-        message: why.into(),
+    let token = caller::credentials(headers, &resource.api_key_headers).map_err(|why| {
+        GatewayError::BadRequest {
+            status: StatusCode::BAD_REQUEST,
+            code: jsonrpc::INVALID_REQUEST,
+            message: why.into(),
+        }
     })?;
     let Some(token) = token else {
         return Err(GatewayError::Unauthenticated(None));

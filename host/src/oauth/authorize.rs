@@ -8,7 +8,8 @@ use super::error::{ErrorPage, OAuthError};
 use crate::audit::Event;
 use crate::crypto;
 use crate::domain::clients::{Client, ClientKind, is_loopback_host};
-use crate::domain::resources::ProtectedResource;
+use crate::domain::pkce;
+use crate::domain::resources::{ProtectedResource, Resources};
 use crate::pages;
 use crate::runtime::AuthorizeRequest;
 use crate::state::AppState;
@@ -119,7 +120,7 @@ pub async fn authorize_get(
         state: params.state.clone(),
         issuer: &state.issuer,
     };
-    let (resource, scope, code_challenge) = match check_request(&state, &params) {
+    let (resource, scope, code_challenge) = match check_request(&state.resources, &params) {
         Ok(checked) => checked,
         Err(error) => return Ok(back.error(error)),
     };
@@ -177,42 +178,20 @@ async fn remembered_consent(
 }
 
 /// Validate what goes into the grant: response type, PKCE, resource and scope.
-fn check_request<'s>(
-    state: &'s AppState,
+fn check_request<'r>(
+    resources: &'r Resources,
     params: &AuthorizeParams,
-) -> Result<(&'s ProtectedResource, String, String), OAuthError> {
+) -> Result<(&'r ProtectedResource, String, String), OAuthError> {
     if params.response_type.as_deref() != Some("code") {
         return Err(OAuthError::unsupported_response_type(
             "response_type must be `code`",
         ));
     }
-    let challenge = params.code_challenge.clone().ok_or_else(|| {
-        OAuthError::invalid_request("code_challenge is required (PKCE with S256)")
-    })?;
-    match params.code_challenge_method.as_deref() {
-        Some("S256") => {}
-        Some("plain") | None => {
-            return Err(OAuthError::invalid_request(
-                "code_challenge_method must be S256; plain is not accepted",
-            ));
-        }
-        Some(other) => {
-            return Err(OAuthError::invalid_request(format!(
-                "unknown code_challenge_method `{other}`"
-            )));
-        }
-    }
-    let well_formed = (43..=128).contains(&challenge.len())
-        && challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        return Err(OAuthError::invalid_request(
-            "code_challenge is not a base64url S256 challenge",
-        ));
-    }
-    let resource = state
-        .resources
+    let challenge = pkce::challenge(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )?;
+    let resource = resources
         .requested(params.resource.as_deref())
         .ok_or_else(|| match &params.resource {
             Some(r) => {
@@ -490,3 +469,113 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Query parameters as a map (for the callback).
 pub type QueryMap = Query<HashMap<String, String>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AuthMode;
+    use crate::domain::oauth_error::ErrorCode;
+    use std::sync::Arc;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn resources(names: &[&str]) -> Resources {
+        let all = names
+            .iter()
+            .map(|name| {
+                Arc::new(ProtectedResource {
+                    name: name.to_string(),
+                    display_name: name.to_string(),
+                    path: format!("/{name}"),
+                    url: format!("https://auth.example/{name}"),
+                    provider: "up".into(),
+                    scopes: vec!["mcp".into()],
+                    offered_scopes: vec!["mcp".into(), "admin".into()],
+                    auth: AuthMode::OauthProxy,
+                    identity_token_ttl: 60,
+                })
+            })
+            .collect();
+        Resources::new("https://auth.example", all)
+    }
+
+    fn params(scope: Option<&str>, resource: Option<&str>) -> AuthorizeParams {
+        AuthorizeParams {
+            response_type: Some("code".into()),
+            client_id: Some("client".into()),
+            redirect_uri: Some("http://127.0.0.1:9/cb".into()),
+            state: None,
+            code_challenge: Some(CHALLENGE.into()),
+            code_challenge_method: Some("S256".into()),
+            scope: scope.map(Into::into),
+            resource: resource.map(Into::into),
+        }
+    }
+
+    fn refused(resources: &Resources, params: &AuthorizeParams) -> (ErrorCode, String) {
+        let e = check_request(resources, params).expect_err("refused");
+        (e.code, e.description)
+    }
+
+    #[test]
+    fn a_request_names_its_resource_and_scopes_it_offers() {
+        let one = resources(&["mcp"]);
+        let (resource, scope, challenge) = check_request(&one, &params(None, None)).unwrap();
+        assert_eq!(
+            (resource.name.as_str(), scope.as_str(), challenge.as_str()),
+            ("mcp", "mcp", CHALLENGE)
+        );
+        // offline_access is how clients ask for refresh tokens; it is not a resource scope.
+        let (_, scope, _) = check_request(
+            &one,
+            &params(
+                Some("admin offline_access"),
+                Some("https://auth.example/mcp"),
+            ),
+        )
+        .unwrap();
+        assert_eq!(scope, "admin");
+        assert_eq!(
+            refused(&one, &params(Some("mcp root"), None)),
+            (
+                ErrorCode::InvalidScope,
+                "scope `root` is not offered by https://auth.example/mcp".into()
+            )
+        );
+        assert_eq!(
+            refused(&one, &params(None, Some("https://elsewhere.example/mcp"))).0,
+            ErrorCode::InvalidTarget
+        );
+        let two = resources(&["a", "b"]);
+        assert_eq!(
+            refused(&two, &params(None, None)),
+            (
+                ErrorCode::InvalidTarget,
+                "resource is required: this server protects several".into()
+            )
+        );
+    }
+
+    #[test]
+    fn only_the_code_flow_with_pkce_s256_is_accepted() {
+        let one = resources(&["mcp"]);
+        let implicit = AuthorizeParams {
+            response_type: Some("token".into()),
+            ..params(None, None)
+        };
+        assert_eq!(
+            refused(&one, &implicit).0,
+            ErrorCode::UnsupportedResponseType
+        );
+        let plain = AuthorizeParams {
+            code_challenge_method: Some("plain".into()),
+            ..params(None, None)
+        };
+        assert_eq!(refused(&one, &plain).0, ErrorCode::InvalidRequest);
+        let without = AuthorizeParams {
+            code_challenge: None,
+            ..params(None, None)
+        };
+        assert_eq!(refused(&one, &without).0, ErrorCode::InvalidRequest);
+    }
+}

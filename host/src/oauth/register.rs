@@ -30,11 +30,16 @@ pub struct RegistrationRequest {
 
 /// Registration is open to anyone: every field is bounded, and the whole body is
 /// bounded by [`MAX_BODY_BYTES`] (see `server.rs`).
+/// Real registrations (Claude, Cursor, the Inspector, the SDKs) are under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Clients register one or two (a loopback and a custom scheme); ten leaves room.
 const MAX_REDIRECT_URIS: usize = 10;
+/// Browsers and proxies handle URLs up to about 2 KiB everywhere.
 const MAX_URI: usize = 2048;
+/// Shown on the consent page: a name, not a paragraph.
 const MAX_NAME: usize = 200;
 const MAX_SCOPE: usize = 1024;
+/// Grant types, response types, contacts: a handful each.
 const MAX_LIST: usize = 8;
 
 impl RegistrationRequest {

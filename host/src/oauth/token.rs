@@ -7,6 +7,7 @@ use crate::crypto;
 use crate::domain::clients::Client;
 use crate::domain::grants::{Grants, RefreshRefused};
 use crate::domain::keys::AccessClaims;
+use crate::domain::pkce;
 use crate::state::AppState;
 use crate::store::{Grant, RedeemError};
 use axum::extract::State;
@@ -14,9 +15,8 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// The client of a token, revocation or introspection request, authenticated.
@@ -113,8 +113,7 @@ pub async fn token(
             }
             let verifier = param("code_verifier")
                 .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if !crypto::same(&computed, &grant.code_challenge) {
+            if !pkce::verifies(verifier, &grant.code_challenge) {
                 state.store.revoke_grant(&grant.id, now).await?;
                 return Err(OAuthError::invalid_grant(
                     "code_verifier does not match the code_challenge",

@@ -221,6 +221,7 @@ impl Runtime {
         let version = semver::Version::parse(version).map_err(|_| {
             format!("exports {CONTRACT_EXPORT} with an invalid version `{version}`")
         })?;
+        #[expect(clippy::expect_used, reason = "a constant, checked by every load test")]
         let supported = semver::Version::parse(CONTRACT_VERSION).expect("a valid version");
         // Semver for 0.x: the minor version is the compatibility line.
         let compatible = version.major == supported.major
@@ -271,6 +272,10 @@ fn first_line(error: &wasmtime::Error) -> String {
 }
 
 /// Advance the engine's epoch every tick, for as long as the engine lives.
+#[expect(
+    clippy::expect_used,
+    reason = "without the ticker no call could be interrupted; refuse to start"
+)]
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
