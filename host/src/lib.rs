@@ -1,15 +1,18 @@
 //! authhost: an OAuth 2.1 authorization server and gateway for MCP, whose upstream
-//! identity providers are sandboxed WebAssembly components.
+//! identity providers are sandboxed WebAssembly components. The floors, top to bottom
+//! (each imports only those below it; ARCHITECTURE.md has the whole map):
 //!
-//! - [`runtime`]: the component host (engine, limits, outbound HTTP, compile cache).
-//! - [`registry`]: loading components (bundled and from a folder) and configured instances.
-//! - [`config`]: the TOML configuration.
-//! - [`oauth`]: the authorization server MCP clients talk to.
-//! - [`gateway`]: bearer validation and the streaming proxy to MCP servers.
+//! - [`cli`]: every operator command; [`server`]: assembling and running the server.
+//! - [`oauth`], [`gateway`], [`dev`]: the HTTP layers, side by side: the authorization
+//!   server, the proxy in front of MCP servers, the embedded default of `serve --dev`.
+//! - [`state`]: the domain's services, composed for the handlers.
+//! - [`domain`]: grants, users, upstream tokens, resources, keys, clients, PKCE, OAuth
+//!   errors, with no request handling in them.
+//! - [`registry`]: provider components and configured instances; [`config`]: the TOML
+//!   configuration; [`runtime`]: the component host; [`conformance`]: its checks.
 //! - [`store`]: SQLite / PostgreSQL state.
-//! - [`dev`]: the embedded default of `serve --dev`.
-//! - [`audit`], [`metrics`], [`forwarded`]: operations (audit log, Prometheus, proxies).
-//! - [`cli`], [`check`], [`admin`]: the operator's commands.
+//! - Support any floor may use: [`clock`], [`crypto`], [`secret`], [`audit`],
+//!   [`metrics`], [`forwarded`], [`rate_limit`], [`pages`], [`cors`].
 
 pub mod audit;
 pub mod cli;
