@@ -73,7 +73,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let sealer = Arc::new(Sealer::load_or_create(
         &config.server.data_dir.join("encryption.key"),
     )?);
-    let signer = Arc::new(Signer::load(&store, &sealer, &issuer).await?);
+    let signer = Arc::new(Signer::load(&store, &sealer, &issuer, clock.now()).await?);
     let metrics = Arc::new(Metrics::new());
     let runtime = Runtime::new(RuntimeConfig {
         metrics: Some(metrics.clone()),

@@ -158,7 +158,7 @@ async fn keys_retire_themselves_once_their_tokens_have_expired() {
     let a = TestAuthhost::start(&upstream, Options::default()).await;
     let state = &a.state;
     let old = state.signer.signing_kid();
-    authhost::domain::keys::rotate(&state.store, &state.sealer)
+    authhost::domain::keys::rotate(&state.store, &state.sealer, state.clock.now())
         .await
         .unwrap();
     state

@@ -47,7 +47,7 @@ impl KeysCommand {
             KeysCommand::Rotate => {
                 let sealer =
                     Sealer::load_or_create(&config.server.data_dir.join("encryption.key"))?;
-                let kid = crate::domain::keys::rotate(&store, &sealer).await?;
+                let kid = crate::domain::keys::rotate(&store, &sealer, crate::clock::now()).await?;
                 println!("new signing key {kid} is active");
                 Ok(())
             }

@@ -73,10 +73,15 @@ pub struct Signer {
 const DEMAND_READ_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Signer {
-    /// Load the keys from the store, creating the first one if there is none.
-    pub async fn load(store: &Store, sealer: &Sealer, issuer: &str) -> anyhow::Result<Signer> {
+    /// Load the keys from the store, creating the first one (at `now`) if there is none.
+    pub async fn load(
+        store: &Store,
+        sealer: &Sealer,
+        issuer: &str,
+        now: i64,
+    ) -> anyhow::Result<Signer> {
         if store.signing_keys().await?.is_empty() {
-            rotate(store, sealer).await?;
+            rotate(store, sealer, now).await?;
         }
         let records = store.signing_keys().await?;
         Ok(Signer {
@@ -217,8 +222,8 @@ impl Signer {
     }
 }
 
-/// Create a new signing key and make it the active one. Returns its key id.
-pub async fn rotate(store: &Store, sealer: &Sealer) -> anyhow::Result<String> {
+/// Create a new signing key (at `now`) and make it the active one. Returns its key id.
+pub async fn rotate(store: &Store, sealer: &Sealer, now: i64) -> anyhow::Result<String> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| anyhow::anyhow!("key generation failed"))?;
@@ -237,7 +242,7 @@ pub async fn rotate(store: &Store, sealer: &Sealer) -> anyhow::Result<String> {
             kid: kid.clone(),
             private_key: sealer.seal(pkcs8.as_ref()),
             public_jwk: jwk.to_string(),
-            created_at: crate::clock::now(),
+            created_at: now,
             active: 1,
             deactivated_at: None,
             retired_at: None,
