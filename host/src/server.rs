@@ -12,6 +12,7 @@ use crate::domain::clients::Clients;
 use crate::domain::grants::Grants;
 use crate::domain::keys::Signer;
 use crate::domain::resources::Resources;
+use crate::domain::sign_in::SignIns;
 use crate::forwarded;
 use crate::gateway::{self, Gateway, resource};
 use crate::metrics::{self, Metrics};
@@ -111,6 +112,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clock.clone(),
         config.tokens.clone(),
     );
+    let sign_ins = SignIns::new(store.clone(), sealer.clone(), clock.clone());
     let resources = Resources::new(
         &issuer,
         routes.iter().map(|r| r.protected.clone()).collect(),
@@ -126,6 +128,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         registry,
         clients,
         grants,
+        sign_ins,
         resources,
         metrics,
         audit,

@@ -9,6 +9,7 @@ use crate::domain::clients::Clients;
 use crate::domain::grants::Grants;
 use crate::domain::keys::Signer;
 use crate::domain::resources::Resources;
+use crate::domain::sign_in::SignIns;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::registry::Registry;
@@ -30,6 +31,7 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     pub clients: Arc<Clients>,
     pub grants: Grants,
+    pub sign_ins: SignIns,
     pub resources: Resources,
     pub metrics: Arc<Metrics>,
     pub audit: Arc<Audit>,

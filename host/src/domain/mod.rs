@@ -5,6 +5,8 @@
 //! - [`user`]: the signed-in user, in the shape grants, tokens and policies share.
 //! - [`grants`]: a grant's lifecycle: created at sign-in, confirmed with the upstream
 //!   on refresh, its upstream tokens refreshed under a lease, revoked.
+//! - [`sign_in`]: an approved request's round trip through the upstream, returned
+//!   at most once.
 //! - [`upstream_tokens`]: the user's upstream token set as a grant keeps it.
 //! - [`resources`]: the protected MCP servers as tokens name them.
 //! - [`keys`]: signing keys, access token claims, signing and verifying.
@@ -22,5 +24,6 @@ pub mod keys;
 pub mod oauth_error;
 pub mod pkce;
 pub mod resources;
+pub mod sign_in;
 pub mod upstream_tokens;
 pub mod user;

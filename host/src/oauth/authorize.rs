@@ -10,10 +10,10 @@ use crate::crypto;
 use crate::domain::clients::{Client, ClientKind, is_loopback_host};
 use crate::domain::pkce;
 use crate::domain::resources::{ProtectedResource, Resources};
+use crate::domain::sign_in::{Approved, RoundTrip};
 use crate::pages;
 use crate::runtime::AuthorizeRequest;
 use crate::state::AppState;
-use crate::store::Authorization;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -366,15 +366,13 @@ async fn start_upstream(
                 "The identity provider of this server is not configured.",
             )
         })?;
-    let upstream_state = crypto::random_token();
-    let nonce = crypto::random_token();
-    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let trip = RoundTrip::new();
     let supports_pkce = instance.component.info.supports_pkce;
     let url = instance
         .authorize_url(AuthorizeRequest {
-            state: upstream_state.clone(),
-            code_challenge: supports_pkce.then(|| challenge.as_str().to_string()),
-            nonce: nonce.clone(),
+            state: trip.state.clone(),
+            code_challenge: supports_pkce.then(|| trip.code_challenge.clone()),
+            nonce: trip.nonce.clone(),
             extra: vec![],
         })
         .await
@@ -386,33 +384,25 @@ async fn start_upstream(
                 "The identity provider could not be reached. Try again in a moment.",
             )
         })?;
-    let now = state.clock.now();
-    let stored = state
-        .store
-        .insert_authorization(&Authorization {
-            id: request.id.clone(),
-            client_id: request.client_id.clone(),
-            redirect_uri: request.redirect_uri.clone(),
-            client_state: request.client_state.clone(),
-            code_challenge: request.code_challenge.clone(),
-            scope: request.scope.clone(),
-            resource: request.resource.clone(),
-            provider: request.provider.clone(),
-            browser_hash: request.browser_hash.clone(),
-            upstream_state: Some(upstream_state.clone()),
-            upstream_nonce: Some(nonce),
-            upstream_verifier: Some(state.sealer.seal(verifier.secret().as_bytes())),
-            created_at: now,
-            expires_at: request.expires_at,
-            remembered_subject,
-        })
-        .await?;
-    if !stored {
+    let approved = Approved {
+        id: request.id.clone(),
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        client_state: request.client_state.clone(),
+        code_challenge: request.code_challenge.clone(),
+        scope: request.scope.clone(),
+        resource: request.resource.clone(),
+        provider: request.provider.clone(),
+        browser_hash: request.browser_hash.clone(),
+        expires_at: request.expires_at,
+        remembered_subject,
+    };
+    if !state.sign_ins.depart(approved, &trip).await? {
         return Err(expired_page());
     }
     let mut response = Redirect::to(&url).into_response();
-    let (name, value) = flow_cookie(state, &upstream_state);
-    let ttl = (request.expires_at - now).max(1) as u64;
+    let (name, value) = flow_cookie(state, &trip.state);
+    let ttl = (request.expires_at - state.clock.now()).max(1) as u64;
     set_cookie(state, &mut response, &name, &value, ttl);
     Ok(response)
 }

@@ -43,11 +43,12 @@ async fn finish(
     let now = state.clock.now();
     // Taken, so used up, before anything else: a callback that fails below cannot be
     // replayed, in this browser or another.
-    let authorization = state
-        .store
-        .take_authorization_by_state(upstream_state, now)
+    let returned = state
+        .sign_ins
+        .returned(upstream_state)
         .await?
         .ok_or_else(expired_page)?;
+    let authorization = &returned.request;
     if authorization.provider != provider {
         return Err(expired_page());
     }
@@ -103,15 +104,14 @@ async fn finish(
         .instances
         .get(provider)
         .ok_or_else(expired_page)?;
-    let verifier = authorization
-        .upstream_verifier
-        .as_deref()
-        .and_then(|sealed| state.sealer.open(sealed).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok());
     let exchange = CodeExchange {
         code: code.clone(),
-        code_verifier: verifier.filter(|_| instance.component.info.supports_pkce),
-        nonce: authorization.upstream_nonce.clone().unwrap_or_default(),
+        code_verifier: returned
+            .code_verifier
+            .as_ref()
+            .filter(|_| instance.component.info.supports_pkce)
+            .map(|verifier| verifier.expose().to_string()),
+        nonce: returned.nonce.clone(),
     };
     let signed_in = async {
         let tokens = instance.exchange_code(exchange).await?;
@@ -136,7 +136,7 @@ async fn finish(
         && *approver != claims.subject
     {
         // Consent was skipped for the user who gave it; someone else signed in.
-        forget_consent(state, &authorization).await?;
+        forget_consent(state, authorization).await?;
         failed("another user signed in than the one who approved the client".into());
         return Err(ErrorPage::new(
             StatusCode::FORBIDDEN,
