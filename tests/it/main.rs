@@ -11,6 +11,7 @@ mod gateway;
 mod gateway_fail_closed;
 mod gateway_hygiene;
 mod loading;
+mod machine_clients;
 mod mcp_sdk;
 mod oidc_provider;
 mod operations;

@@ -144,7 +144,7 @@ async fn revocation_and_introspection(backend: &str) {
         StatusCode::UNAUTHORIZED
     );
 
-    let grant_id = a.state.signer.verify(access, None).unwrap().0.gid;
+    let grant_id = a.state.signer.verify(access, None).unwrap().0.gid.unwrap();
     let grant = a.state.store.grant(&grant_id).await.unwrap().unwrap();
     let sealed = grant.upstream_tokens.expect("upstream tokens kept");
     assert!(

@@ -3,9 +3,10 @@
 
 use crate::crypto;
 use crate::domain::clients::check_redirect_uri;
-use crate::domain::clients::{self, ClientSource, ClientSpec, NewClient};
+use crate::domain::clients::{self, ClientSource, ClientSpec, MachineAccess, NewClient};
 use crate::gateway::caller::API_KEY_PREFIX;
 use crate::store::{ApiKeyRecord, Store};
+use jsonwebtoken::jwk::JwkSet;
 
 pub async fn add_client(
     store: &Store,
@@ -32,8 +33,72 @@ pub async fn add_client(
         application_type: "web".into(),
         extra: Default::default(),
         source: ClientSource::Operator,
+        machine: None,
+        jwks: None,
     };
     Ok(clients::create(store, spec, crate::clock::now()).await?)
+}
+
+/// A machine client: the client_credentials grant, for `access.servers`, with a secret
+/// or, given `jwks`, private_key_jwt.
+pub async fn add_machine_client(
+    store: &Store,
+    name: &str,
+    access: MachineAccess,
+    jwks: Option<JwkSet>,
+) -> anyhow::Result<NewClient> {
+    if access.servers.is_empty() {
+        anyhow::bail!("a machine client needs at least one --server");
+    }
+    let spec = ClientSpec {
+        name: name.to_string(),
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        auth_method: if jwks.is_some() {
+            "private_key_jwt"
+        } else {
+            "client_secret_basic"
+        }
+        .into(),
+        application_type: "web".into(),
+        extra: Default::default(),
+        source: ClientSource::Operator,
+        machine: Some(access),
+        jwks,
+    };
+    Ok(clients::create(store, spec, crate::clock::now()).await?)
+}
+
+/// A JWK Set of public keys a client signs its assertions with: each key usable for
+/// verifying, none symmetric, none with private parts (a key file given by mistake).
+pub fn read_public_jwks(path: &std::path::Path) -> anyhow::Result<JwkSet> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("--jwks: cannot read {}: {e}", path.display()))?;
+    let raw: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--jwks: {} is not JSON: {e}", path.display()))?;
+    let keys = raw["keys"].as_array().filter(|keys| !keys.is_empty());
+    let Some(keys) = keys else {
+        anyhow::bail!("--jwks: {} has no `keys`", path.display());
+    };
+    for key in keys {
+        if ["d", "p", "q", "k"]
+            .iter()
+            .any(|part| key.get(part).is_some())
+        {
+            anyhow::bail!(
+                "--jwks: {} holds private or symmetric key material; give the public keys only",
+                path.display()
+            );
+        }
+    }
+    let jwks: JwkSet = serde_json::from_value(raw)
+        .map_err(|e| anyhow::anyhow!("--jwks: {} is not a JWK Set: {e}", path.display()))?;
+    for jwk in &jwks.keys {
+        jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| {
+            anyhow::anyhow!("--jwks: key {:?} cannot verify: {e}", jwk.common.key_id)
+        })?;
+    }
+    Ok(jwks)
 }
 
 /// What an API key is for.

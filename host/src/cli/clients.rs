@@ -4,6 +4,7 @@
 use super::admin;
 use super::store;
 use crate::config::Config;
+use crate::domain::clients::MachineAccess;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -13,11 +14,27 @@ pub enum ClientsCommand {
         #[arg(long)]
         name: String,
         /// Where the client receives codes (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri", required_unless_present = "machine")]
         redirect_uris: Vec<String>,
         /// A client with a secret (a server-side app), not a public one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "machine")]
         confidential: bool,
+        /// A machine client: tokens by the client_credentials grant, without a user.
+        #[arg(long, conflicts_with = "redirect_uris", requires = "servers")]
+        machine: bool,
+        /// The `mcp_servers` a machine client may get tokens for (repeat).
+        #[arg(long = "server", requires = "machine")]
+        servers: Vec<String>,
+        /// Scopes a machine client may be given (repeat); each server's own by default.
+        #[arg(long = "scope", requires = "machine")]
+        scopes: Vec<String>,
+        /// Groups a machine client's identity carries, for policies (repeat).
+        #[arg(long = "group", requires = "machine")]
+        groups: Vec<String>,
+        /// A JWK Set file with the public keys of a machine client that authenticates
+        /// with private_key_jwt (it then gets no secret).
+        #[arg(long, requires = "machine")]
+        jwks: Option<std::path::PathBuf>,
     },
     /// Clients from the config file and the database.
     List,
@@ -33,8 +50,31 @@ impl ClientsCommand {
                 name,
                 redirect_uris,
                 confidential,
+                machine,
+                servers,
+                scopes,
+                groups,
+                jwks,
             } => {
-                let client = admin::add_client(&store, &name, &redirect_uris, confidential).await?;
+                let client = if machine {
+                    if let Some(unknown) = servers
+                        .iter()
+                        .find(|s| !config.mcp_servers.contains_key(*s))
+                    {
+                        anyhow::bail!(
+                            "--server: no `[mcp_servers.{unknown}]` in the configuration"
+                        );
+                    }
+                    let jwks = jwks.as_deref().map(admin::read_public_jwks).transpose()?;
+                    let access = MachineAccess {
+                        servers,
+                        scopes,
+                        groups,
+                    };
+                    admin::add_machine_client(&store, &name, access, jwks).await?
+                } else {
+                    admin::add_client(&store, &name, &redirect_uris, confidential).await?
+                };
                 println!("client_id:     {}", client.client_id);
                 if let Some(secret) = client.secret {
                     println!("client_secret: {secret}");

@@ -100,6 +100,7 @@ fn whoami(headers: &HeaderMap) -> Value {
         "groups": list("x-authhost-groups"),
         "provider": get("x-authhost-provider"),
         "client_id": get("x-authhost-client-id"),
+        "auth": get("x-authhost-auth"),
         "authorization_header_seen": headers.contains_key("authorization"),
     })
 }

@@ -284,6 +284,8 @@ fn parse_document(client_id: &str, body: &[u8]) -> Result<Client, String> {
         redirect_uris,
         secret_hash: None,
         kind: ClientKind::MetadataDocument,
+        machine: None,
+        jwks: None,
     })
 }
 

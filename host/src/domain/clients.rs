@@ -7,6 +7,8 @@ use crate::config::StaticClientConfig;
 use crate::crypto;
 use crate::secret::SecretKeys;
 use crate::store::{ClientRecord, Store};
+use jsonwebtoken::jwk::JwkSet;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use url::Url;
@@ -30,6 +32,32 @@ pub struct Client {
     /// sha256 of the secret for confidential clients; `None` for public ones.
     pub secret_hash: Option<String>,
     pub kind: ClientKind,
+    /// Set for machine clients (the client_credentials grant).
+    pub machine: Option<MachineAccess>,
+    /// The public keys of a private_key_jwt client; it has no secret.
+    pub jwks: Option<JwkSet>,
+}
+
+/// What a machine client's tokens may be for, as the operator allowed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineAccess {
+    /// The `[mcp_servers]` (by name) its tokens may be for.
+    pub servers: Vec<String>,
+    /// Scopes it may be given; empty: those each server requires.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Groups its identity carries, for policies.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// How a client proved who it is at the token, revocation or introspection endpoint.
+pub enum Credential<'a> {
+    /// Nothing: a public client.
+    None,
+    Secret(&'a str),
+    /// private_key_jwt, its signature and claims checked.
+    Assertion,
 }
 
 pub struct Clients {
@@ -65,6 +93,8 @@ impl Clients {
                     redirect_uris: c.redirect_uris.clone(),
                     secret_hash: secret.map(|s| crypto::hash_token(s.expose())),
                     kind: ClientKind::PreRegistered,
+                    machine: None,
+                    jwks: None,
                 },
             );
         }
@@ -104,6 +134,15 @@ impl Clients {
             } else {
                 ClientKind::Registered
             },
+            // Unreadable access or keys leave the client without them: it fails closed.
+            machine: record
+                .machine
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok()),
+            jwks: record
+                .jwks
+                .as_deref()
+                .and_then(|k| serde_json::from_str(k).ok()),
         }))
     }
 }
@@ -122,16 +161,39 @@ impl Client {
             .any(|registered| redirect_uri_matches(registered, requested))
     }
 
-    /// Check the client's credentials from the token, revocation or introspection request.
-    pub fn authenticate(&self, presented_secret: Option<&str>) -> Result<(), OAuthError> {
-        match (&self.secret_hash, presented_secret) {
-            (None, None) => Ok(()),
-            (None, Some(_)) => Err(OAuthError::invalid_client(
+    /// Whether the client proves who it is (a secret or keys), so it may be trusted
+    /// without a user: only such clients may use the client_credentials grant.
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some() || self.jwks.is_some()
+    }
+
+    /// Check the credential of a token, revocation or introspection request against
+    /// how this client authenticates: a client with keys only by an assertion, one
+    /// with a secret only by it, a public one by nothing.
+    pub fn authenticate(&self, presented: Credential<'_>) -> Result<(), OAuthError> {
+        match (&self.jwks, &self.secret_hash, presented) {
+            (Some(_), _, Credential::Assertion) => Ok(()),
+            (Some(_), _, _) => Err(OAuthError::invalid_client(
+                "this client authenticates with private_key_jwt",
+            )),
+            (None, _, Credential::Assertion) => Err(OAuthError::invalid_client(
+                "this client has no registered keys for private_key_jwt",
+            )),
+            (None, None, Credential::None) => Ok(()),
+            (None, None, Credential::Secret(_)) => Err(OAuthError::invalid_client(
                 "this client is public and has no secret",
             )),
-            (Some(_), None) => Err(OAuthError::invalid_client("client authentication required")),
-            (Some(hash), Some(secret)) if crypto::same(hash, &crypto::hash_token(secret)) => Ok(()),
-            (Some(_), Some(_)) => Err(OAuthError::invalid_client("client authentication failed")),
+            (None, Some(_), Credential::None) => {
+                Err(OAuthError::invalid_client("client authentication required"))
+            }
+            (None, Some(hash), Credential::Secret(secret))
+                if crypto::same(hash, &crypto::hash_token(secret)) =>
+            {
+                Ok(())
+            }
+            (None, Some(_), Credential::Secret(_)) => {
+                Err(OAuthError::invalid_client("client authentication failed"))
+            }
         }
     }
 }
@@ -248,12 +310,17 @@ pub struct ClientSpec {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
-    /// `none` for a public client; otherwise it gets a secret.
+    /// `none` for a public client, `private_key_jwt` for one with keys; otherwise it
+    /// gets a secret.
     pub auth_method: String,
     pub application_type: String,
     /// Further metadata kept as given (`scope`, `client_uri`, `logo_uri`).
     pub extra: Map<String, Value>,
     pub source: ClientSource,
+    /// A machine client's access (operator-made only).
+    pub machine: Option<MachineAccess>,
+    /// The public keys of a private_key_jwt client (then it gets no secret).
+    pub jwks: Option<JwkSet>,
 }
 
 pub struct NewClient {
@@ -266,14 +333,15 @@ pub struct NewClient {
 
 pub async fn create(store: &Store, spec: ClientSpec, now: i64) -> sqlx::Result<NewClient> {
     let client_id = format!("c_{}", crypto::random_token());
-    let secret = (spec.auth_method != "none").then(crypto::random_token);
+    let secret = (!matches!(spec.auth_method.as_str(), "none" | "private_key_jwt"))
+        .then(crypto::random_token);
     let mut metadata = json!({
         "client_id": client_id,
         "client_id_issued_at": now,
         "client_name": spec.name,
         "redirect_uris": spec.redirect_uris,
         "grant_types": spec.grant_types,
-        "response_types": ["code"],
+        "response_types": if spec.redirect_uris.is_empty() { json!([]) } else { json!(["code"]) },
         "token_endpoint_auth_method": spec.auth_method,
         "application_type": spec.application_type,
     });
@@ -294,6 +362,8 @@ pub async fn create(store: &Store, spec: ClientSpec, now: i64) -> sqlx::Result<N
             created_at: now,
             source: spec.source.as_str().into(),
             last_used_at: None,
+            machine: spec.machine.map(|m| json!(m).to_string()),
+            jwks: spec.jwks.map(|k| json!(k).to_string()),
         })
         .await?;
     Ok(NewClient {

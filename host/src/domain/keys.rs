@@ -34,10 +34,13 @@ pub struct AccessClaims {
     pub jti: String,
     pub client_id: String,
     pub scope: String,
-    /// The grant this token came from; revoking it ends the token.
-    pub gid: String,
-    /// The provider instance the user signed in with.
-    pub idp: String,
+    /// The grant this token came from; revoking it ends the token. `None` for a
+    /// machine client's token (client_credentials), which no user signed in for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    /// The provider instance the user signed in with (`None` without a user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

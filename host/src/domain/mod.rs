@@ -11,12 +11,14 @@
 //! - [`resources`]: the protected MCP servers as tokens name them.
 //! - [`keys`]: signing keys, access token claims, signing and verifying.
 //! - [`clients`], [`client_metadata`]: who a client is (configured, registered, or a
-//!   metadata document), and creating clients (registration, the operator's command).
+//!   metadata document), and creating clients (registration, the operator's command);
+//!   [`client_assertion`]: clients proving who they are with signed JWTs.
 //! - [`oauth_error`]: OAuth error codes and what they mean.
 //! - [`pkce`]: S256 challenges and their verifiers.
 //! - [`cache`]: a map whose entries expire, for verified tokens and grants.
 
 pub mod cache;
+pub mod client_assertion;
 pub mod client_metadata;
 pub mod clients;
 pub mod grants;

@@ -23,6 +23,8 @@ pub const API_KEY_PREFIX: &str = "ahk_";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     Oauth,
+    /// A machine client's own token (client_credentials): no user behind it.
+    ClientCredentials,
     ApiKey,
     ClientToken,
     StaticToken,
@@ -32,6 +34,7 @@ impl Via {
     pub fn as_str(self) -> &'static str {
         match self {
             Via::Oauth => "oauth",
+            Via::ClientCredentials => "client_credentials",
             Via::ApiKey => "api_key",
             Via::ClientToken => "client_token",
             Via::StaticToken => "static_token",
@@ -204,18 +207,72 @@ async fn access_token(
         }
     };
     let claims = &verified.claims;
-    let (grant, identity) = active_grant(state, &claims.gid).await?;
+    let Some(grant_id) = &claims.gid else {
+        return machine_client(state, &verified).await;
+    };
+    let (grant, identity) = active_grant(state, grant_id).await?;
     Ok(Caller {
         user: grant.user.clone(),
         identity,
         client_id: Some(claims.client_id.clone()),
-        provider: Some(claims.idp.clone()),
+        provider: claims.idp.clone(),
         scopes: verified.scopes.clone(),
         via: Via::Oauth,
         upstream: UpstreamToken::Grant {
-            grant_id: claims.gid.clone(),
+            grant_id: grant_id.clone(),
             sealed: grant.upstream_tokens.clone(),
         },
+    })
+}
+
+/// A machine client's token: good while its client is still a machine client, whose
+/// identity (name, groups) is the client as the operator configured it now. Kept in
+/// the grants' cache under a key no grant id can have.
+async fn machine_client(state: &Gateway, verified: &VerifiedToken) -> Result<Caller, Rejection> {
+    let client_id = &verified.claims.client_id;
+    let key = format!("client:{client_id}");
+    let changes = state.store.grant_changes();
+    let (client, identity) = match state.active_grants.get(&key) {
+        Some((client, identity, seen)) if seen == changes => (client, identity),
+        _ => {
+            let found = state
+                .clients
+                .find(&state.store, client_id)
+                .await
+                .map_err(|e| {
+                    tracing::error!("reading a machine client: {}", e.description);
+                    Rejection::Unavailable("authorization store unavailable")
+                })?;
+            let Some((name, access)) = found.and_then(|c| Some((c.name, c.machine?))) else {
+                return Err(Rejection::Unauthenticated(Some(
+                    "the client is no longer a machine client".into(),
+                )));
+            };
+            let user = User {
+                sub: client_id.clone(),
+                name: Some(name),
+                groups: access.groups,
+                extra: serde_json::Value::Object(Default::default()),
+                ..User::default()
+            };
+            let identity = Arc::new(IdentityValues::of(&user));
+            let client = Arc::new(ActiveGrant {
+                user: Arc::new(user),
+                upstream_tokens: None,
+            });
+            let entry = (client.clone(), identity.clone(), changes);
+            state.active_grants.put(key, entry, GRANT_RECHECK);
+            (client, identity)
+        }
+    };
+    Ok(Caller {
+        user: client.user.clone(),
+        identity,
+        client_id: Some(client_id.clone()),
+        provider: None,
+        scopes: verified.scopes.clone(),
+        via: Via::ClientCredentials,
+        upstream: UpstreamToken::None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Discovery: RFC 8414 authorization server metadata (also at the OpenID location),
 //! RFC 9728 protected resource metadata, and the JWKS.
 
+use crate::domain::client_assertion;
 use crate::domain::resources::ProtectedResource as Resource;
 use crate::state::AppState;
 use axum::Json;
@@ -32,7 +33,16 @@ fn server_metadata(state: &AppState) -> Value {
     scopes.sort();
     scopes.dedup();
     scopes.push("offline_access");
-    let auth_methods = json!(["none", "client_secret_basic", "client_secret_post"]);
+    let auth_methods = json!([
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
+    let assertion_algorithms: Vec<String> = client_assertion::ALGORITHMS
+        .iter()
+        .map(|alg| format!("{alg:?}"))
+        .collect();
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -42,9 +52,10 @@ fn server_metadata(state: &AppState) -> Value {
         "jwks_uri": format!("{issuer}/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,

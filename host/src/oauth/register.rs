@@ -107,6 +107,13 @@ pub async fn register(
         }
         error
     })?;
+    // Said first: a machine registering itself usually has no redirect URIs either.
+    if request.grant_types.iter().flatten().any(|g| g == "client_credentials") {
+        return Err(OAuthError::invalid_client_metadata(
+            "machine clients (client_credentials) are registered by the operator: \
+             `authhost clients add --machine`",
+        ));
+    }
     if request.redirect_uris.is_empty() {
         return Err(OAuthError::invalid_redirect_uri(
             "redirect_uris is required",
@@ -192,6 +199,8 @@ pub async fn register(
         application_type,
         extra,
         source: ClientSource::Dcr,
+        machine: None,
+        jwks: None,
     };
     let created = clients::create(&state.store, spec, state.clock.now()).await?;
     let client_id = &created.client_id;

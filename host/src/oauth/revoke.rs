@@ -32,7 +32,12 @@ pub async fn revoke(
         .await?
     {
         Some(id) => Some(id),
-        None => state.signer.verify(token, None).ok().map(|(c, _)| c.gid),
+        // A machine client's access token has no grant: it lives out its short life.
+        None => state
+            .signer
+            .verify(token, None)
+            .ok()
+            .and_then(|(c, _)| c.gid),
     };
     let Some(grant) = (match grant_id {
         Some(id) => state.store.grant(&id).await?,
@@ -119,7 +124,16 @@ pub async fn introspect(
     let Ok((claims, _)) = state.signer.verify(token, None) else {
         return Ok(Json(json!({ "active": false })));
     };
-    if !state.store.grant_is_active(&claims.gid).await? {
+    let active = match &claims.gid {
+        Some(grant_id) => state.store.grant_is_active(grant_id).await?,
+        // A machine client's token is active while its client is a machine client.
+        None => state
+            .clients
+            .find(&state.store, &claims.client_id)
+            .await?
+            .is_some_and(|c| c.machine.is_some()),
+    };
+    if !active {
         return Ok(Json(json!({ "active": false })));
     }
     Ok(Json(json!({

@@ -4,10 +4,12 @@
 use super::error::OAuthError;
 use crate::audit::Event;
 use crate::crypto;
-use crate::domain::clients::Client;
+use crate::domain::client_assertion;
+use crate::domain::clients::{Client, Credential};
 use crate::domain::grants::{Grants, RefreshRefused};
 use crate::domain::keys::AccessClaims;
 use crate::domain::pkce;
+use crate::domain::resources::ProtectedResource;
 use crate::state::AppState;
 use crate::store::{Grant, RedeemError};
 use axum::extract::State;
@@ -19,7 +21,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use std::collections::HashMap;
 
-/// The client of a token, revocation or introspection request, authenticated.
+/// The client of a token, revocation or introspection request, authenticated by one
+/// method: HTTP Basic, `client_secret` in the form, a JWT assertion (private_key_jwt),
+/// or none (a public client).
 pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
@@ -47,20 +51,50 @@ pub async fn authenticate_client(
             Ok::<_, OAuthError>((decode(id), decode(secret)))
         })
         .transpose()?;
-    let (client_id, secret) = match (basic, form.get("client_secret")) {
-        (Some(_), Some(_)) => {
+    let assertion = match (
+        form.get("client_assertion_type"),
+        form.get("client_assertion"),
+    ) {
+        (None, None) => None,
+        (Some(kind), Some(assertion)) if kind == client_assertion::ASSERTION_TYPE => {
+            Some(assertion.as_str())
+        }
+        (Some(kind), Some(_)) => {
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type `{kind}` is not supported"
+            )));
+        }
+        _ => {
             return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
+                "client_assertion and client_assertion_type go together",
             ));
         }
-        (Some((id, secret)), None) => (id, Some(secret)),
-        (None, secret) => (
+    };
+    let methods = [
+        basic.is_some(),
+        form.contains_key("client_secret"),
+        assertion.is_some(),
+    ];
+    if methods.iter().filter(|used| **used).count() > 1 {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let (client_id, secret) = match (basic, assertion) {
+        (Some((id, secret)), _) => (Some(id), Some(secret)),
+        // RFC 7523 3: the assertion's subject is the client.
+        (None, Some(assertion)) => (
             form.get("client_id")
                 .cloned()
-                .ok_or_else(|| OAuthError::invalid_client("client_id is required"))?,
-            secret.cloned(),
+                .or_else(|| client_assertion::claimed_client(assertion)),
+            None,
+        ),
+        (None, None) => (
+            form.get("client_id").cloned(),
+            form.get("client_secret").cloned(),
         ),
     };
+    let client_id = client_id.ok_or_else(|| OAuthError::invalid_client("client_id is required"))?;
     if let Some(form_id) = form.get("client_id")
         && *form_id != client_id
     {
@@ -73,8 +107,53 @@ pub async fn authenticate_client(
         .find(&state.store, &client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    client.authenticate(secret.as_deref())?;
+    let credential = match (assertion, &secret) {
+        (Some(assertion), _) => {
+            check_assertion(state, &client, assertion).await?;
+            Credential::Assertion
+        }
+        (None, Some(secret)) => Credential::Secret(secret),
+        (None, None) => Credential::None,
+    };
+    client.authenticate(credential)?;
     Ok(client)
+}
+
+/// A private_key_jwt assertion: signed by one of the client's keys, for authhost, and
+/// never seen before (its `jti` is recorded for every instance until it expires).
+async fn check_assertion(
+    state: &AppState,
+    client: &Client,
+    assertion: &str,
+) -> Result<(), OAuthError> {
+    let jwks = client.jwks.as_ref().ok_or_else(|| {
+        OAuthError::invalid_client("this client has no registered keys for private_key_jwt")
+    })?;
+    let token_endpoint = format!("{}/token", state.issuer);
+    let verified = client_assertion::verify(
+        jwks,
+        &client.client_id,
+        assertion,
+        &[&state.issuer, &token_endpoint],
+        state.clock.now(),
+    )
+    .map_err(OAuthError::invalid_client)?;
+    let first_use = state
+        .store
+        .use_client_assertion(&client.client_id, &verified.jti, verified.exp)
+        .await?;
+    if !first_use {
+        state.audit.record(Event {
+            event: "client_assertion_replayed",
+            client_id: Some(&client.client_id),
+            detail: Some("a client assertion was presented a second time".into()),
+            ..Event::default()
+        });
+        return Err(OAuthError::invalid_client(
+            "this client assertion was used before; make a new one for each request",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn token(
@@ -148,6 +227,10 @@ pub async fn token(
                 .map_err(refresh_refused)?;
             (grant, scope, Spend::RefreshToken(token_hash))
         }
+        "client_credentials" => {
+            return client_credentials(&state, &client, param("resource"), param("scope"), now)
+                .await;
+        }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant_type `{other}` is not supported"
@@ -169,6 +252,126 @@ pub async fn token(
         detail: None,
     });
     Ok(response)
+}
+
+/// A machine client's token (the MCP client-credentials extension): for one server
+/// the operator allowed it, with scopes it was allowed, its identity the client itself.
+/// No refresh token: it can always ask again.
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    resource: Option<&str>,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<Response, OAuthError> {
+    let access = client
+        .machine
+        .as_ref()
+        .filter(|_| client.is_confidential())
+        .ok_or_else(|| {
+            OAuthError::unauthorized_client(
+                "only machine clients use client_credentials; the operator registers them \
+                 with `authhost clients add --machine`",
+            )
+        })?;
+    let allowed = |r: &&ProtectedResource| access.servers.contains(&r.name);
+    let resource = match resource {
+        Some(requested) => state
+            .resources
+            .requested(Some(requested))
+            .filter(allowed)
+            .ok_or_else(|| {
+                OAuthError::invalid_target(format!(
+                    "this client may not get tokens for `{requested}`"
+                ))
+            })?,
+        None => {
+            let mut servers = state.resources.oauth().map(|r| r.as_ref()).filter(allowed);
+            match (servers.next(), servers.next()) {
+                (Some(only), None) => only,
+                _ => {
+                    return Err(OAuthError::invalid_target(
+                        "resource is required: name the MCP server the token is for",
+                    ));
+                }
+            }
+        }
+    };
+    let allowed_scopes = if access.scopes.is_empty() {
+        &resource.scopes
+    } else {
+        &access.scopes
+    };
+    let scope: Vec<&str> = match scope {
+        None => allowed_scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|s| resource.offers_scope(s))
+            .collect(),
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split_whitespace().collect();
+            if let Some(refused) = requested
+                .iter()
+                .find(|s| !allowed_scopes.iter().any(|a| a == *s) || !resource.offers_scope(s))
+            {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope `{refused}` is not allowed for this client at {}",
+                    resource.url
+                )));
+            }
+            requested
+        }
+    };
+    let scope = scope.join(" ");
+    let expires = now + state.config.tokens.access_token_ttl as i64;
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: client.client_id.clone(),
+        aud: resource.url.clone(),
+        exp: expires,
+        iat: now,
+        jti: crypto::random_token(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        gid: None,
+        idp: None,
+        email: None,
+        name: Some(client.name.clone()),
+        preferred_username: None,
+        groups: access.groups.clone(),
+        roles: vec![],
+    };
+    let access_token = state
+        .signer
+        .sign(&claims)
+        .map_err(|e| OAuthError::internal("signing the access token", e))?;
+    state.metrics.token_issued("client_credentials");
+    state.audit.record(Event {
+        event: "token_issued",
+        user: Some(&client.client_id),
+        client_id: Some(&client.client_id),
+        resource: Some(&resource.name),
+        detail: Some("client_credentials".into()),
+        ..Event::default()
+    });
+    Ok(token_response(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires - now,
+        "scope": scope,
+    })))
+}
+
+/// A token response: never cached (RFC 6749 5.1).
+fn token_response(body: serde_json::Value) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(body),
+    )
+        .into_response()
 }
 
 /// The scope of a refreshed access token: the grant's, or the narrower one asked for
@@ -279,8 +482,8 @@ async fn issue_tokens(
         jti: crypto::random_token(),
         client_id: grant.client_id.clone(),
         scope: scope.to_string(),
-        gid: grant.id.clone(),
-        idp: grant.provider.clone(),
+        gid: Some(grant.id.clone()),
+        idp: Some(grant.provider.clone()),
         email: user.email,
         name: user.name,
         preferred_username: user.preferred_username,
@@ -315,19 +518,11 @@ async fn issue_tokens(
             }
         }
     }
-    let body = json!({
+    Ok(token_response(json!({
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": access_expires - now,
         "refresh_token": refresh_token,
         "scope": scope,
-    });
-    Ok((
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::PRAGMA, "no-cache"),
-        ],
-        Json(body),
-    )
-        .into_response())
+    })))
 }

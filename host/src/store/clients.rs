@@ -18,14 +18,18 @@ pub struct ClientRecord {
     pub source: String,
     /// When a sign-in with it last completed.
     pub last_used_at: Option<i64>,
+    /// For machine clients: what their tokens may be for (JSON).
+    pub machine: Option<String>,
+    /// For private_key_jwt clients: their public keys (a JWK Set, JSON).
+    pub jwks: Option<String>,
 }
 
 impl Store {
     pub async fn insert_client(&self, client: &ClientRecord) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, name, redirect_uris, application_type,
-               metadata, created_at, source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               metadata, created_at, source, machine, jwks)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&client.client_id)
         .bind(&client.secret_hash)
@@ -35,6 +39,8 @@ impl Store {
         .bind(&client.metadata)
         .bind(client.created_at)
         .bind(&client.source)
+        .bind(&client.machine)
+        .bind(&client.jwks)
         .execute(self.writer())
         .await?;
         Ok(())
@@ -67,6 +73,8 @@ impl Store {
             .bind(client_id)
             .execute(self.writer())
             .await?;
+        // A machine client's tokens have no grant: caches of clients must look again.
+        self.grant_changed();
         Ok(done.rows_affected() > 0)
     }
 
@@ -84,6 +92,26 @@ impl Store {
         .execute(self.writer())
         .await?;
         Ok(())
+    }
+
+    /// Record a client assertion's `jti` as used; false when it was used before (a
+    /// replay), here or on another instance.
+    pub async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Delete self-registered clients created before `before` and never used.

@@ -133,13 +133,17 @@ impl Store {
         .await
     }
 
-    /// Delete authorizations past their expiry.
+    /// Delete authorizations, refresh tokens and used client assertions past their expiry.
     pub async fn purge_expired(&self, now: i64) -> sqlx::Result<()> {
         sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
             .bind(now - 3600)
             .execute(self.writer())
             .await?;
         sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        sqlx::query("DELETE FROM client_assertions WHERE expires_at < $1")
             .bind(now)
             .execute(self.writer())
             .await?;

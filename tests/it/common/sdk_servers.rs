@@ -42,6 +42,14 @@ fn setup(sdk: Sdk) {
     });
 }
 
+/// The Python of the venv holding the official MCP Python SDK (tests/mcp-servers/py).
+pub async fn python_sdk() -> PathBuf {
+    tokio::task::spawn_blocking(|| setup(Sdk::Python))
+        .await
+        .unwrap();
+    dir().join("py/.venv/bin/python")
+}
+
 impl SdkServer {
     /// Start one, answering in JSON or (with `sse`) in SSE.
     pub async fn start(sdk: Sdk, sse: bool) -> SdkServer {
