@@ -9,9 +9,10 @@
 //! is comes from the token info endpoint (`aud`/`azp`); it answers 400 for dead ones.
 
 use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, log_info, settings, token,
+    ProviderInfo, Setting, TokenKind, TokenSet, http, log_info,
 };
 use serde_json::{Map, Value};
 
@@ -21,11 +22,36 @@ authhost_provider_sdk::export!(Google);
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
+const ISSUER: Setting = Setting::url(
+    "issuer",
+    "Google's issuer; discovery is read under it. Change only to point at a test upstream.",
+)
+.default(GOOGLE_ISSUER);
+// Discovery puts the endpoints on these hosts. They are declared so that the host's
+// default allowed_hosts (the hosts of URL settings) include them; the provider itself
+// follows discovery.
+const TOKEN_API_URL: Setting = Setting::url(
+    "token_api_url",
+    "Where Google's token and revocation endpoints are (from discovery); declared so allowed_hosts includes it. Change only together with issuer.",
+)
+.default("https://oauth2.googleapis.com");
+const USERINFO_API_URL: Setting = Setting::url(
+    "userinfo_api_url",
+    "Where Google's userinfo endpoint is (from discovery; read only when a token set has no ID token). Change only together with issuer.",
+)
+.default("https://openidconnect.googleapis.com");
+const HOSTED_DOMAIN: Setting = Setting::text(
+    "hosted_domain",
+    "A Google Workspace domain (example.com): sent as the hd hint and enforced on the ID token's hd claim. `*` admits any Workspace account, no personal ones.",
+);
+const PROMPT: Setting = Setting::text(
+    "prompt",
+    "The prompt parameter. consent makes Google return a refresh token on every sign-in; empty leaves it to Google.",
+)
+.default("consent");
+
 fn client(config: &ProviderConfig) -> OidcClient<'_> {
-    let mut client = OidcClient::new(
-        config,
-        settings::get(config, "issuer").unwrap_or(GOOGLE_ISSUER),
-    );
+    let mut client = OidcClient::new(config, ISSUER.get(config).unwrap_or(GOOGLE_ISSUER));
     // Google documents the secret in the form body (it takes Basic as well).
     client.secret_auth = ClientAuth::FormPost;
     client
@@ -59,7 +85,7 @@ fn check_hosted_domain(
     config: &ProviderConfig,
     claims: &Map<String, Value>,
 ) -> Result<(), ProviderError> {
-    let Some(wanted) = settings::get(config, "hosted_domain") else {
+    let Some(wanted) = HOSTED_DOMAIN.get(config) else {
         return Ok(());
     };
     match claims.get("hd").and_then(Value::as_str) {
@@ -78,41 +104,13 @@ impl Provider for Google {
             display_name: "Google".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "email".into(), "profile".into()],
-            settings: vec![
-                settings::spec(
-                    "issuer",
-                    SettingKind::Url,
-                    Some(GOOGLE_ISSUER),
-                    "Google's issuer; discovery is read under it. Change only to point at a test upstream.",
-                ),
-                // Discovery puts the endpoints on these hosts. They are declared so
-                // that the host's default allowed_hosts (the hosts of URL settings)
-                // include them; the provider itself follows discovery.
-                settings::spec(
-                    "token_api_url",
-                    SettingKind::Url,
-                    Some("https://oauth2.googleapis.com"),
-                    "Where Google's token and revocation endpoints are (from discovery); declared so allowed_hosts includes it. Change only together with issuer.",
-                ),
-                settings::spec(
-                    "userinfo_api_url",
-                    SettingKind::Url,
-                    Some("https://openidconnect.googleapis.com"),
-                    "Where Google's userinfo endpoint is (from discovery; read only when a token set has no ID token). Change only together with issuer.",
-                ),
-                settings::spec(
-                    "hosted_domain",
-                    SettingKind::Text,
-                    None,
-                    "A Google Workspace domain (example.com): sent as the hd hint and enforced on the ID token's hd claim. `*` admits any Workspace account, no personal ones.",
-                ),
-                settings::spec(
-                    "prompt",
-                    SettingKind::Text,
-                    Some("consent"),
-                    "The prompt parameter. consent makes Google return a refresh token on every sign-in; empty leaves it to Google.",
-                ),
-            ],
+            settings: specs(&[
+                ISSUER,
+                TOKEN_API_URL,
+                USERINFO_API_URL,
+                HOSTED_DOMAIN,
+                PROMPT,
+            ]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
@@ -125,10 +123,10 @@ impl Provider for Google {
     ) -> Result<String, ProviderError> {
         // Without access_type=offline Google issues no refresh token at all.
         let mut extra = vec![("access_type", "offline")];
-        if let Some(prompt) = settings::get(&config, "prompt") {
+        if let Some(prompt) = PROMPT.get(&config) {
             extra.push(("prompt", prompt));
         }
-        if let Some(domain) = settings::get(&config, "hosted_domain") {
+        if let Some(domain) = HOSTED_DOMAIN.get(&config) {
             extra.push(("hd", domain));
         }
         client(&config).authorize_url(&request, &extra)
@@ -138,25 +136,10 @@ impl Provider for Google {
         config: ProviderConfig,
         exchange: CodeExchange,
     ) -> Result<TokenSet, ProviderError> {
-        // OidcClient::exchange_code would refuse the bare issuer form, so redeem here.
+        // OidcClient::exchange_code would refuse the bare issuer form, so redeem with
+        // the plain code flow and check the ID token here.
         let client = client(&config);
-        let endpoint = client.discovery()?.token_endpoint;
-        let mut params = vec![
-            ("grant_type", "authorization_code"),
-            ("code", exchange.code.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("client_id", config.client_id.as_str()),
-        ];
-        if let Some(verifier) = &exchange.code_verifier {
-            params.push(("code_verifier", verifier));
-        }
-        let auth = if config.has_client_secret {
-            ClientAuth::FormPost
-        } else {
-            ClientAuth::None
-        };
-        let response = http::post_form(&endpoint, &params, auth)?;
-        let tokens = token::parse_response(&endpoint, &response)?;
+        let tokens = client.code_flow()?.exchange_code(&exchange)?;
         if let Some(id_token) = &tokens.id_token {
             id_token_claims(&client, id_token, Some(&exchange.nonce))?;
         }
@@ -209,12 +192,10 @@ impl Provider for Google {
             other => other,
         }
     }
-}
 
-/// Google's token info endpoint, on the token API host. The token goes in a form body,
-/// never in the URL.
-impl TokenAudience for Google {
-    fn can_check(_config: ProviderConfig) -> bool {
+    /// Google's token info endpoint, on the token API host. The token goes in a form
+    /// body, never in the URL.
+    fn can_check_audience(_config: ProviderConfig) -> bool {
         true
     }
 
@@ -222,10 +203,7 @@ impl TokenAudience for Google {
         config: ProviderConfig,
         access_token: String,
     ) -> Result<bool, ProviderError> {
-        let url = format!(
-            "{}/tokeninfo",
-            settings::base_url(&config, "token_api_url")?
-        );
+        let url = format!("{}/tokeninfo", TOKEN_API_URL.base_url(&config)?);
         let response = http::post_form(&url, &[("access_token", &access_token)], ClientAuth::None)?;
         if response.status == 400 {
             return Ok(false); // expired, revoked or not a Google token
