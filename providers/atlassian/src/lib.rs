@@ -69,6 +69,7 @@ impl Provider for Atlassian {
             // No revocation endpoint for 3LO (the default says unsupported); users
             // remove the app under their account's "Connected apps".
             supports_revoke: false,
+            default_allowed_hosts: vec![],
         }
     }
 

@@ -155,6 +155,7 @@ impl Provider for GitHub {
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 

@@ -4,7 +4,8 @@
 //! authorization request is only a hint, so `hosted_domain` is enforced on the ID
 //! token's `hd` claim; ID tokens name the issuer as `https://accounts.google.com` or,
 //! in the legacy form, `accounts.google.com`; the token, userinfo and revocation
-//! endpoints live on other hosts than the issuer; revoking a token Google no longer
+//! endpoints live on other hosts than the issuer (declared as default allowed hosts, the
+//! token info endpoint found beside the token endpoint); revoking a token Google no longer
 //! knows answers 400 `invalid_token`, which counts as revoked. Whose access token it
 //! is comes from the token info endpoint (`aud`/`azp`); it answers 400 for dead ones.
 
@@ -27,19 +28,10 @@ const ISSUER: Setting = Setting::url(
     "Google's issuer; discovery is read under it. Change only to point at a test upstream.",
 )
 .default(GOOGLE_ISSUER);
-// Discovery puts the endpoints on these hosts. They are declared so that the host's
-// default allowed_hosts (the hosts of URL settings) include them; the provider itself
-// follows discovery.
-const TOKEN_API_URL: Setting = Setting::url(
-    "token_api_url",
-    "Where Google's token and revocation endpoints are (from discovery); declared so allowed_hosts includes it. Change only together with issuer.",
-)
-.default("https://oauth2.googleapis.com");
-const USERINFO_API_URL: Setting = Setting::url(
-    "userinfo_api_url",
-    "Where Google's userinfo endpoint is (from discovery; read only when a token set has no ID token). Change only together with issuer.",
-)
-.default("https://openidconnect.googleapis.com");
+/// Where discovery puts Google's token, revocation, token info and userinfo
+/// endpoints: other hosts than the issuer's, allowed unless the operator lists hosts.
+const API_HOSTS: &[&str] = &["oauth2.googleapis.com", "openidconnect.googleapis.com"];
+
 const HOSTED_DOMAIN: Setting = Setting::text(
     "hosted_domain",
     "A Google Workspace domain (example.com): sent as the hd hint and enforced on the ID token's hd claim. `*` admits any Workspace account, no personal ones.",
@@ -104,16 +96,11 @@ impl Provider for Google {
             display_name: "Google".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "email".into(), "profile".into()],
-            settings: specs(&[
-                ISSUER,
-                TOKEN_API_URL,
-                USERINFO_API_URL,
-                HOSTED_DOMAIN,
-                PROMPT,
-            ]),
+            settings: specs(&[ISSUER, HOSTED_DOMAIN, PROMPT]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: API_HOSTS.iter().map(|h| h.to_string()).collect(),
         }
     }
 
@@ -193,8 +180,8 @@ impl Provider for Google {
         }
     }
 
-    /// Google's token info endpoint, on the token API host. The token goes in a form
-    /// body, never in the URL.
+    /// Google's token info endpoint, beside the token endpoint on the token API host.
+    /// The token goes in a form body, never in the URL.
     fn can_check_audience(_config: ProviderConfig) -> bool {
         true
     }
@@ -203,7 +190,10 @@ impl Provider for Google {
         config: ProviderConfig,
         access_token: String,
     ) -> Result<bool, ProviderError> {
-        let url = format!("{}/tokeninfo", TOKEN_API_URL.base_url(&config)?);
+        let token_endpoint = client(&config).discovery()?.token_endpoint;
+        let url = url::Url::parse(&token_endpoint)?
+            .join("/tokeninfo")?
+            .to_string();
         let response = http::post_form(&url, &[("access_token", &access_token)], ClientAuth::None)?;
         if response.status == 400 {
             return Ok(false); // expired, revoked or not a Google token

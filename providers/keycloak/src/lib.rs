@@ -66,6 +66,7 @@ impl Provider for Keycloak {
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 

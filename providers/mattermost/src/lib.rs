@@ -148,6 +148,7 @@ impl Provider for Mattermost {
             // No revocation endpoint (the default says unsupported); a user
             // deauthorizes the app in their Mattermost profile.
             supports_revoke: false,
+            default_allowed_hosts: vec![],
         }
     }
 

@@ -99,6 +99,7 @@ impl Provider for OidcProvider {
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 

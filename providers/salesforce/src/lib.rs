@@ -55,6 +55,7 @@ impl Provider for Salesforce {
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 

@@ -57,6 +57,7 @@ impl Provider for Misbehaving {
             supports_pkce: false,
             supports_refresh: false,
             supports_revoke: false,
+            default_allowed_hosts: vec![],
         }
     }
 
