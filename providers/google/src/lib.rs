@@ -203,3 +203,51 @@ impl Provider for Google {
         Ok(info["aud"].as_str() == Some(ours) && info["azp"].as_str().is_none_or(|a| a == ours))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authhost_provider_sdk::testing::{Upstream, config};
+    use serde_json::json;
+
+    const ISSUER_URL: &str = "https://accounts.example.test";
+
+    /// Discovery naming a token endpoint on another host, as Google's does.
+    fn upstream() -> Upstream {
+        Upstream::new().json(
+            "GET",
+            &format!("{ISSUER_URL}/.well-known/openid-configuration"),
+            200,
+            json!({"issuer": ISSUER_URL, "authorization_endpoint": format!("{ISSUER_URL}/auth"),
+                "token_endpoint": "https://tokens.example.test/token"}),
+        )
+    }
+
+    #[test]
+    fn token_info_is_asked_beside_the_discovered_token_endpoint() {
+        let upstream = upstream().json(
+            "POST",
+            "https://tokens.example.test/tokeninfo",
+            200,
+            json!({"aud": "test-client", "azp": "test-client"}),
+        );
+        let _on = upstream.install();
+        let config = config(&[("issuer", ISSUER_URL)]);
+        assert!(Google::issued_to_client(config, "ya29.x".into()).unwrap());
+        let sent = upstream.requests();
+        assert_eq!(
+            sent[1].form(),
+            [("access_token".to_string(), "ya29.x".to_string())]
+        );
+    }
+
+    #[test]
+    fn its_api_hosts_are_default_allowed_hosts() {
+        let info = Google::info();
+        assert!(
+            info.default_allowed_hosts
+                .contains(&"oauth2.googleapis.com".to_string())
+        );
+        assert!(info.settings.iter().all(|s| s.name != "token_api_url"));
+    }
+}
