@@ -5,7 +5,8 @@
 //! The stand-in answers like a tolerant OAuth server: discovery documents under any
 //! path, a token endpoint (code `good-code` works, `bad-code` is refused with
 //! `invalid_grant`), a user object for any bearer GET, 200/204 for revocation. Every
-//! URL setting of the component points at it.
+//! URL setting of the component points at it. A second instance without a client
+//! secret checks that a public client still names itself (`client_id`) when redeeming.
 
 use crate::runtime::{
     AuthorizeRequest, CallError, CodeExchange, InstanceSpec, ProviderError, ProviderInstance,
