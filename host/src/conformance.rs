@@ -5,7 +5,8 @@
 //! The stand-in answers like a tolerant OAuth server: discovery documents under any
 //! path, a token endpoint (code `good-code` works, `bad-code` is refused with
 //! `invalid_grant`), a user object for any bearer GET, 200/204 for revocation. Every
-//! URL setting of the component points at it.
+//! URL setting of the component points at it. A second instance without a client
+//! secret checks that a public client still names itself (`client_id`) when redeeming.
 
 use crate::runtime::{
     AuthorizeRequest, CallError, CodeExchange, InstanceSpec, ProviderError, ProviderInstance,
@@ -70,6 +71,8 @@ impl Report {
 #[derive(Default)]
 struct Seen {
     client_authenticated: AtomicBool,
+    /// The `client_id` in the form of the last token request, if it had one.
+    token_request_client_id: Mutex<Option<String>>,
     paths: Mutex<Vec<String>>,
 }
 
@@ -131,17 +134,19 @@ pub async fn run(
         }
     }
     values.extend(settings);
-    let spec = InstanceSpec {
+    let spec = |client_secret: Option<Secret>| InstanceSpec {
         id: format!("{}-conformance", info.id),
         client_id: CLIENT_ID.into(),
-        client_secret: Some(Secret::new(CLIENT_SECRET)),
+        client_secret,
         redirect_uri: "https://authhost.test/oauth/callback/conformance".into(),
         scopes: None,
-        settings: values,
+        settings: values.clone(),
         allowed_hosts: Some(vec![upstream.clone()]),
         limits: Default::default(),
     };
-    let instance = match ProviderInstance::new(runtime.clone(), component, spec) {
+    let public = ProviderInstance::new(runtime.clone(), component.clone(), spec(None));
+    let secret = Some(Secret::new(CLIENT_SECRET));
+    let instance = match ProviderInstance::new(runtime.clone(), component, spec(secret)) {
         Ok(instance) => instance,
         Err(problems) => {
             report.check(
@@ -274,9 +279,44 @@ pub async fn run(
             );
         }
     }
+    check_public_client(&mut report, public, &seen, exchange("good-code")).await;
     let paths = seen.paths.lock().unwrap_or_else(|p| p.into_inner()).clone();
     tracing::debug!(?paths, "stand-in upstream requests");
     Ok(report)
+}
+
+/// The no-secret pass: a public client (PKCE, no secret) must still name itself in
+/// the token request, or say clearly that the upstream needs a secret.
+async fn check_public_client(
+    report: &mut Report,
+    instance: Result<ProviderInstance, Vec<String>>,
+    seen: &Seen,
+    exchange: CodeExchange,
+) {
+    const NAME: &str = "without a client secret, the code is redeemed with client_id (public client) or refused as invalid-config";
+    let instance = match instance {
+        Ok(instance) => instance,
+        // Refusing the configuration up front is a clear answer too.
+        Err(_) => {
+            report.check(NAME, Ok(()));
+            return;
+        }
+    };
+    *lock(&seen.token_request_client_id) = None;
+    let outcome = match instance.exchange_code(exchange).await {
+        Ok(_) => match lock(&seen.token_request_client_id).clone() {
+            Some(id) if id == CLIENT_ID => Ok(()),
+            Some(id) => Err(format!("the token request named client `{id}`")),
+            None => Err("the token request carried no client_id: mark it with client-auth form-post (the host adds client_id) or send client_id in the form".into()),
+        },
+        Err(e) if matches!(e.provider_error(), Some(ProviderError::InvalidConfig(_))) => Ok(()),
+        Err(e) => Err(format!("got: {}", explain(&e))),
+    };
+    report.check(NAME, outcome);
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn check_authorize_url(
@@ -388,6 +428,9 @@ async fn stand_in(State((seen, origin)): State<(Arc<Seen>, String)>, request: Re
         .get("grant_type")
         .map(String::as_str)
         .or(form.get("code").map(|_| "authorization_code"));
+    if parts.method == "POST" && grant.is_some() {
+        *lock(&seen.token_request_client_id) = form.get("client_id").cloned();
+    }
     match (parts.method.as_str(), grant) {
         ("POST", Some("authorization_code")) => match form.get("code").map(String::as_str) {
             Some("good-code") => token_response("at-1", "rt-1"),

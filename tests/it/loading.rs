@@ -26,7 +26,92 @@ async fn a_newer_contract_major_is_refused_naming_file_and_version() {
         "{message}"
     );
     assert!(message.contains("contract 1.0.0"), "{message}");
-    assert!(message.contains("speaks 0.1.x"), "{message}");
+    assert!(message.contains("speaks 0.2.x"), "{message}");
+}
+
+/// Components built against 0.1.0 and 0.1.1 load through the host's adapter and are
+/// served like current ones; what they lack reads as not offered.
+#[tokio::test]
+async fn components_built_against_0_1_0_and_0_1_1_still_load_and_serve() {
+    let runtime = runtime();
+    let old = common::load_test_component(&runtime, "test_provider_contract_0_1_0").await;
+    assert_eq!(old.contract.to_string(), "0.1.0");
+    assert!(old.info.default_allowed_hosts.is_empty());
+    let spec = common::spec("old", &[], &["upstream.test".to_string()]);
+    let old = authhost::runtime::ProviderInstance::new(runtime.clone(), old, spec).unwrap();
+    assert!(
+        !old.can_check_audience().await.unwrap(),
+        "0.1.0 has no token-audience"
+    );
+    let claims = old
+        .user_claims(authhost::runtime::TokenSet::bearer("alice"))
+        .await
+        .unwrap();
+    assert_eq!(claims.subject, "alice");
+
+    let recent = common::load_test_component(&runtime, "test_provider_contract_0_1_1").await;
+    assert_eq!(recent.contract.to_string(), "0.1.1");
+    assert_eq!(recent.info.id, "legacy-0-1-1");
+    assert!(recent.info.default_allowed_hosts.is_empty());
+    let mut spec = common::spec("recent", &[], &[]);
+    spec.allowed_hosts = None;
+    let recent = authhost::runtime::ProviderInstance::new(runtime.clone(), recent, spec).unwrap();
+    assert_eq!(
+        recent.allowed_hosts(),
+        ["https://upstream.test"],
+        "from its URL setting's default"
+    );
+    let url = recent
+        .authorize_url(common::authorize_request(Some("ch")))
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with("https://upstream.test/authorize?state="),
+        "{url}"
+    );
+    let exchange = authhost::runtime::CodeExchange {
+        code: "c1".into(),
+        code_verifier: None,
+        nonce: "n".into(),
+    };
+    let tokens = recent.exchange_code(exchange).await.unwrap();
+    assert_eq!(
+        tokens.extra,
+        [("contract".to_string(), "0.1.1".to_string())]
+    );
+    let claims = recent.user_claims(tokens.clone()).await.unwrap();
+    assert_eq!(
+        (claims.subject.as_str(), claims.extra_json.as_str()),
+        ("ours-c1", r#"{"contract":"0.1.1"}"#)
+    );
+    assert!(recent.can_check_audience().await.unwrap());
+    assert!(recent.issued_to_client(tokens.access_token).await.unwrap());
+    assert!(!recent.issued_to_client("theirs".into()).await.unwrap());
+}
+
+/// A provider's default allowed hosts apply when the operator lists none, and the
+/// operator's list replaces them.
+#[tokio::test]
+async fn default_allowed_hosts_apply_only_without_the_operators_list() {
+    let runtime = runtime();
+    let google = common::load_bundled(&runtime, "provider-google.wasm").await;
+    let mut spec = common::spec("google", &[], &[]);
+    spec.allowed_hosts = None;
+    let instance =
+        authhost::runtime::ProviderInstance::new(runtime.clone(), google.clone(), spec).unwrap();
+    let mut hosts = instance.allowed_hosts();
+    hosts.sort();
+    assert_eq!(
+        hosts,
+        [
+            "https://accounts.google.com",
+            "https://oauth2.googleapis.com",
+            "https://openidconnect.googleapis.com"
+        ]
+    );
+    let spec = common::spec("google", &[], &["sso.example.com".to_string()]);
+    let instance = authhost::runtime::ProviderInstance::new(runtime, google, spec).unwrap();
+    assert_eq!(instance.allowed_hosts(), ["https://sso.example.com"]);
 }
 
 #[tokio::test]

@@ -724,11 +724,7 @@ mod google {
     async fn provider(sim: &GoogleSim, hosted_domain: Option<&str>) -> ProviderInstance {
         let runtime = common::runtime();
         let component = common::load_bundled(&runtime, "provider-google.wasm").await;
-        let mut settings = vec![
-            ("issuer", sim.origin.as_str()),
-            ("token_api_url", sim.origin.as_str()),
-            ("userinfo_api_url", sim.origin.as_str()),
-        ];
+        let mut settings = vec![("issuer", sim.origin.as_str())];
         if let Some(hd) = hosted_domain {
             settings.push(("hosted_domain", hd));
         }

@@ -5,7 +5,7 @@ use super::Runtime;
 use super::bindings::{ExportIndices, Exports, HttpError, ProviderError, Request, Response};
 use super::error::CallError;
 use super::kv::KvCache;
-use super::outbound::{self, ClientCredentials, Policy};
+use super::outbound::{self, ClientCredentials, OutboundPolicy};
 use super::sandbox::{AllowList, Limits};
 use std::future::Future;
 use std::pin::Pin;
@@ -83,7 +83,7 @@ impl CallState {
                 limits.max_http_requests
             );
         }
-        let policy = Policy {
+        let policy = OutboundPolicy {
             allowed: &self.sandbox.allowed,
             limits,
             credentials: &self.sandbox.credentials,

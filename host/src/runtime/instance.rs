@@ -2,8 +2,8 @@
 //! allowed hosts and limits. Several instances may share one component.
 
 use super::bindings::{
-    AuthorizeRequest, Claims, CodeExchange, Exports, ProviderConfig, ProviderError, SettingKind,
-    TokenKind, TokenSet,
+    AuthorizeRequest, Claims, CodeExchange, Exports, ProviderConfig, SettingKind, TokenKind,
+    TokenSet,
 };
 use super::call::{self, CallFuture, CallState};
 use super::error::CallError;
@@ -31,7 +31,8 @@ pub struct InstanceSpec {
     pub scopes: Option<Vec<String>>,
     /// Provider-specific settings.
     pub settings: BTreeMap<String, String>,
-    /// Hosts the component may call; derived from its URL settings when `None`.
+    /// Hosts the component may call; when `None`, the hosts of its URL settings and
+    /// those it declares in `default-allowed-hosts`.
     pub allowed_hosts: Option<Vec<String>>,
     pub limits: Limits,
 }
@@ -121,6 +122,8 @@ impl ProviderInstance {
                 runtime.max_memory_bytes() >> 20
             ));
         }
+        // The operator's list wins; without one, what the settings and the component say.
+        derived_hosts.extend(info.default_allowed_hosts.iter().cloned());
         let allowed = match &spec.allowed_hosts {
             Some(hosts) => AllowList::parse(hosts),
             None => AllowList::parse(&derived_hosts),
@@ -196,7 +199,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let url = self
             .call("authorize-url", move |p, s| {
-                Box::pin(async move { p.core.call_authorize_url(s, &config, &request).await })
+                Box::pin(async move { p.authorize_url(s, &config, &request).await })
             })
             .await?;
         self.checked("authorize-url", url, |url| {
@@ -229,7 +232,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let output = self
             .call("exchange-code", move |p, s| {
-                Box::pin(async move { p.core.call_exchange_code(s, &config, &exchange).await })
+                Box::pin(async move { p.exchange_code(s, &config, &exchange).await })
             })
             .await?;
         self.checked("exchange-code", output, outputs::token_set)
@@ -239,7 +242,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let output = self
             .call("refresh", move |p, s| {
-                Box::pin(async move { p.core.call_refresh(s, &config, &refresh_token).await })
+                Box::pin(async move { p.refresh(s, &config, &refresh_token).await })
             })
             .await?;
         self.checked("refresh", output, outputs::token_set)
@@ -249,7 +252,7 @@ impl ProviderInstance {
         let config = self.config.clone();
         let output = self
             .call("user-claims", move |p, s| {
-                Box::pin(async move { p.core.call_user_claims(s, &config, &tokens).await })
+                Box::pin(async move { p.user_claims(s, &config, &tokens).await })
             })
             .await?;
         self.checked("user-claims", output, outputs::claims)
@@ -258,7 +261,7 @@ impl ProviderInstance {
     pub async fn revoke(&self, token: String, kind: TokenKind) -> Result<(), CallError> {
         let config = self.config.clone();
         self.call("revoke", move |p, s| {
-            Box::pin(async move { p.core.call_revoke(s, &config, &token, kind).await })
+            Box::pin(async move { p.revoke(s, &config, &token, kind).await })
         })
         .await
     }
@@ -271,12 +274,7 @@ impl ProviderInstance {
         }
         let config = self.config.clone();
         self.call("can-check", move |p, s| {
-            Box::pin(async move {
-                let Some(audience) = &p.audience else {
-                    return Ok(Ok(false));
-                };
-                Ok(Ok(audience.call_can_check(s, &config).await?))
-            })
+            Box::pin(async move { Ok(Ok(p.can_check(s, &config).await?.unwrap_or(false))) })
         })
         .await
     }
@@ -286,14 +284,7 @@ impl ProviderInstance {
     pub async fn issued_to_client(&self, access_token: String) -> Result<bool, CallError> {
         let config = self.config.clone();
         self.call("issued-to-client", move |p, s| {
-            Box::pin(async move {
-                let Some(audience) = &p.audience else {
-                    return Ok(Err(ProviderError::Unsupported));
-                };
-                audience
-                    .call_issued_to_client(s, &config, &access_token)
-                    .await
-            })
+            Box::pin(async move { p.issued_to_client(s, &config, &access_token).await })
         })
         .await
     }

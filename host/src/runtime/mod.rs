@@ -8,6 +8,7 @@ mod error;
 mod host_api;
 mod instance;
 mod kv;
+mod legacy;
 mod outbound;
 mod outputs;
 mod sandbox;
@@ -116,6 +117,8 @@ impl Runtime {
         // randomness and stderr (captured for panic messages) work.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Provider::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+        // The 0.1.x imports, under their own names, for components built against them.
+        legacy::World::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
 
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -169,7 +172,7 @@ impl Runtime {
                 first_line(&e)
             ))
         })?;
-        let exports = ExportIndices::new(&instance_pre).map_err(|e| {
+        let exports = ExportIndices::new(&instance_pre, &contract).map_err(|e| {
             fail(format!(
                 "does not implement the {CONTRACT_EXPORT} contract: {}",
                 first_line(&e)
@@ -181,7 +184,7 @@ impl Runtime {
         };
         let sandbox = Arc::new(Sandbox::isolated(origin));
         let info = call::run(self, &pre, &sandbox, "info", |p, s| {
-            Box::pin(async move { Ok(Ok(p.core.call_info(s).await?)) })
+            Box::pin(async move { Ok(Ok(p.info(s).await?)) })
         })
         .await
         .map_err(|e| fail(format!("failed to describe itself: {e}")))?;
@@ -223,19 +226,26 @@ impl Runtime {
         })?;
         #[expect(clippy::expect_used, reason = "a constant, checked by every load test")]
         let supported = semver::Version::parse(CONTRACT_VERSION).expect("a valid version");
-        // Semver for 0.x: the minor version is the compatibility line.
+        // Semver for 0.x: the minor version is the compatibility line. The one before
+        // (0.1.x) still loads, through the adapter in legacy.rs.
         let compatible = version.major == supported.major
-            && (supported.major > 0 || version.minor == supported.minor);
+            && (supported.major > 0
+                || version.minor == supported.minor
+                || version.minor == LEGACY_MINOR);
         if !compatible {
             return Err(format!(
-                "was built against provider contract {version}, but this authhost speaks {}.{}.x; \
-                 rebuild it against wit/provider.wit {CONTRACT_VERSION} or upgrade authhost",
+                "was built against provider contract {version}, but this authhost speaks {}.{}.x \
+                 (and 0.{LEGACY_MINOR}.x); rebuild it against wit/provider.wit {CONTRACT_VERSION} \
+                 or upgrade authhost",
                 supported.major, supported.minor
             ));
         }
         Ok(version)
     }
 }
+
+/// The 0.x minor version before the current one, still loaded (`legacy.rs`).
+const LEGACY_MINOR: u64 = 1;
 
 /// A clear word for files that are not components at all.
 fn check_header(bytes: &[u8]) -> Result<(), &'static str> {

@@ -19,7 +19,7 @@ pub struct ClientCredentials {
 }
 
 /// Everything a component's request is checked against.
-pub struct Policy<'a> {
+pub struct OutboundPolicy<'a> {
     pub allowed: &'a AllowList,
     pub limits: &'a Limits,
     pub credentials: &'a ClientCredentials,
@@ -28,7 +28,7 @@ pub struct Policy<'a> {
 /// Send a component's request under `policy`.
 pub async fn send(
     client: &reqwest::Client,
-    policy: &Policy<'_>,
+    policy: &OutboundPolicy<'_>,
     request: Request,
 ) -> Result<Response, HttpError> {
     match tokio::time::timeout(
@@ -44,7 +44,7 @@ pub async fn send(
 
 async fn send_inner(
     client: &reqwest::Client,
-    policy: &Policy<'_>,
+    policy: &OutboundPolicy<'_>,
     request: Request,
 ) -> Result<Response, HttpError> {
     let mut url = Url::parse(&request.url)
@@ -126,12 +126,16 @@ fn attach_client_auth(
     headers: &mut HeaderMap,
     body: &mut Option<Vec<u8>>,
 ) -> Result<bool, HttpError> {
-    let Some(secret) = &credentials.client_secret else {
-        return Ok(false);
-    };
-    match auth {
-        ClientAuth::None => Ok(false),
-        ClientAuth::Basic => {
+    match (auth, &credentials.client_secret) {
+        (ClientAuth::None, _) => Ok(false),
+        // A public client (no secret) still names itself in the form (RFC 6749 4.1.3);
+        // Basic has nothing to send without a secret.
+        (ClientAuth::FormPost, None) => {
+            add_to_form(body, &credentials.client_id, None);
+            Ok(false)
+        }
+        (ClientAuth::Basic, None) => Ok(false),
+        (ClientAuth::Basic, Some(secret)) => {
             // RFC 6749 2.3.1: both parts form-encoded before base64.
             let pair = format!(
                 "{}:{}",
@@ -149,22 +153,32 @@ fn attach_client_auth(
             headers.insert(AUTHORIZATION, value);
             Ok(true)
         }
-        ClientAuth::FormPost => {
-            let mut form = body.take().unwrap_or_default();
-            let mut extra = url::form_urlencoded::Serializer::new(String::new());
-            // Most providers send client_id themselves; a second copy is refused.
-            if !url::form_urlencoded::parse(&form).any(|(k, _)| k == "client_id") {
-                extra.append_pair("client_id", &credentials.client_id);
-            }
-            let extra = extra.append_pair("client_secret", secret.expose()).finish();
-            if !form.is_empty() {
-                form.push(b'&');
-            }
-            form.extend_from_slice(extra.as_bytes());
-            *body = Some(form);
+        (ClientAuth::FormPost, Some(secret)) => {
+            add_to_form(body, &credentials.client_id, Some(secret.expose()));
             Ok(true)
         }
     }
+}
+
+/// Append `client_id` (unless the form has it) and the secret, if any, to a form body.
+fn add_to_form(body: &mut Option<Vec<u8>>, client_id: &str, secret: Option<&str>) {
+    let mut form = body.take().unwrap_or_default();
+    let mut extra = url::form_urlencoded::Serializer::new(String::new());
+    // Most providers send client_id themselves; a second copy is refused.
+    if !url::form_urlencoded::parse(&form).any(|(k, _)| k == "client_id") {
+        extra.append_pair("client_id", client_id);
+    }
+    if let Some(secret) = secret {
+        extra.append_pair("client_secret", secret);
+    }
+    let extra = extra.finish();
+    if !extra.is_empty() {
+        if !form.is_empty() {
+            form.push(b'&');
+        }
+        form.extend_from_slice(extra.as_bytes());
+    }
+    *body = Some(form);
 }
 
 fn form_encode(value: &str) -> String {
@@ -211,4 +225,58 @@ fn network_error(error: reqwest::Error) -> HttpError {
         source = cause.source();
     }
     HttpError::Network(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(secret: Option<&str>) -> ClientCredentials {
+        ClientCredentials {
+            client_id: "app id".into(),
+            client_secret: secret.map(|s| Secret::new(s.to_string())),
+        }
+    }
+
+    fn attach(auth: ClientAuth, secret: Option<&str>, form: &str) -> (bool, HeaderMap, String) {
+        let mut headers = HeaderMap::new();
+        let mut body = Some(form.as_bytes().to_vec());
+        let added = attach_client_auth(auth, &credentials(secret), &mut headers, &mut body)
+            .expect("attach");
+        (
+            added,
+            headers,
+            String::from_utf8(body.unwrap_or_default()).expect("utf-8"),
+        )
+    }
+
+    #[test]
+    fn form_post_without_a_secret_still_sends_the_client_id() {
+        let (added, _, body) = attach(ClientAuth::FormPost, None, "grant_type=x");
+        assert!(!added);
+        assert_eq!(body, "grant_type=x&client_id=app+id");
+    }
+
+    #[test]
+    fn form_post_with_a_secret_sends_both_once() {
+        let (added, _, body) = attach(ClientAuth::FormPost, Some("s&1"), "client_id=app+id");
+        assert!(added);
+        assert_eq!(body, "client_id=app+id&client_secret=s%261");
+    }
+
+    #[test]
+    fn basic_without_a_secret_adds_nothing() {
+        let (added, headers, body) = attach(ClientAuth::Basic, None, "a=b");
+        assert!(!added);
+        assert!(headers.get(AUTHORIZATION).is_none());
+        assert_eq!(body, "a=b");
+    }
+
+    #[test]
+    fn none_leaves_the_request_alone() {
+        let (added, headers, body) = attach(ClientAuth::None, Some("s"), "a=b");
+        assert!(!added);
+        assert!(headers.is_empty());
+        assert_eq!(body, "a=b");
+    }
 }

@@ -6,10 +6,10 @@
 //! apps are confidential and PKCE is not documented for them, so none is sent; `/me`
 //! answers 403 when `read:me` or the User Identity API is missing.
 
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
-    AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, code_authorize_url, http,
-    settings, token,
+    Claims, CodeExchange, CodeFlow, Provider, ProviderConfig, ProviderError, ProviderInfo, Setting,
+    TokenSet, http,
 };
 use serde_json::{Value, json};
 
@@ -20,30 +20,25 @@ authhost_provider_sdk::export!(Atlassian);
 /// The API the tokens are for; Atlassian refuses the authorization without it.
 const AUDIENCE: &str = "api.atlassian.com";
 
-fn auth_base(config: &ProviderConfig) -> Result<&str, ProviderError> {
-    settings::base_url(config, "auth_url")
-}
+const AUTH_URL: Setting = Setting::url(
+    "auth_url",
+    "The authorization server (/authorize, /oauth/token).",
+)
+.default("https://auth.atlassian.com");
+const API_URL: Setting = Setting::url(
+    "api_url",
+    "The platform API (/me, /oauth/token/accessible-resources).",
+)
+.default("https://api.atlassian.com");
 
-fn api_base(config: &ProviderConfig) -> Result<&str, ProviderError> {
-    settings::base_url(config, "api_url")
-}
-
-/// POST to `/oauth/token`: a form with `client_id`; the host appends `client_secret`.
-fn token_request(
-    config: &ProviderConfig,
-    params: &[(&str, &str)],
-) -> Result<TokenSet, ProviderError> {
-    if !config.has_client_secret {
-        return Err(ProviderError::InvalidConfig(
-            "Atlassian 3LO apps are confidential: set the app's secret (client_secret_env)".into(),
-        ));
+/// 3LO apps are confidential: token requests without the secret cannot work.
+fn require_secret(config: &ProviderConfig) -> Result<(), ProviderError> {
+    if config.has_client_secret {
+        return Ok(());
     }
-    let url = format!("{}/oauth/token", auth_base(config)?);
-    let mut params = params.to_vec();
-    params.push(("client_id", &config.client_id));
-    let response = http::post_form(&url, &params, ClientAuth::FormPost)?;
-    // Errors are RFC 6749 objects (a dead refresh token: 403 invalid_grant).
-    token::parse_response(&url, &response)
+    Err(ProviderError::InvalidConfig(
+        "Atlassian 3LO apps are confidential: set the app's secret (client_secret_env)".into(),
+    ))
 }
 
 /// GET an API resource, explaining a 403 (a missing scope or API permission).
@@ -68,63 +63,48 @@ impl Provider for Atlassian {
                 "read:jira-work".into(),
                 "offline_access".into(),
             ],
-            settings: vec![
-                settings::spec(
-                    "auth_url",
-                    SettingKind::Url,
-                    Some("https://auth.atlassian.com"),
-                    "The authorization server (/authorize, /oauth/token).",
-                ),
-                settings::spec(
-                    "api_url",
-                    SettingKind::Url,
-                    Some("https://api.atlassian.com"),
-                    "The platform API (/me, /oauth/token/accessible-resources).",
-                ),
-            ],
+            settings: specs(&[AUTH_URL, API_URL]),
             supports_pkce: false,
             supports_refresh: true,
+            // No revocation endpoint for 3LO (the default says unsupported); users
+            // remove the app under their account's "Connected apps".
             supports_revoke: false,
+            default_allowed_hosts: vec![],
         }
     }
 
-    fn authorize_url(
-        config: ProviderConfig,
-        request: AuthorizeRequest,
-    ) -> Result<String, ProviderError> {
-        // Both documented as required; the consent screen is where the user picks sites.
-        let extra = [("audience", AUDIENCE), ("prompt", "consent")];
-        // 3LO has no PKCE: a challenge is never sent, even if one is given.
-        let request = AuthorizeRequest {
-            code_challenge: None,
-            ..request
-        };
-        let endpoint = format!("{}/authorize", auth_base(&config)?);
-        code_authorize_url(&endpoint, &config, &request, &extra)
+    /// `audience` and `prompt=consent` are both documented as required; the consent
+    /// screen is where the user picks sites. 3LO has no PKCE: a challenge is never
+    /// sent. Errors are RFC 6749 objects (a dead refresh token: 403 invalid_grant).
+    fn code_flow(config: &ProviderConfig) -> Result<CodeFlow<'_>, ProviderError> {
+        let auth = AUTH_URL.base_url(config)?;
+        Ok(CodeFlow::new(
+            config,
+            format!("{auth}/authorize"),
+            format!("{auth}/oauth/token"),
+        )
+        .without_pkce()
+        .authorize_param("audience", AUDIENCE)
+        .authorize_param("prompt", "consent"))
     }
 
     fn exchange_code(
         config: ProviderConfig,
         exchange: CodeExchange,
     ) -> Result<TokenSet, ProviderError> {
-        token_request(
-            &config,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &exchange.code),
-                ("redirect_uri", &config.redirect_uri),
-            ],
-        )
+        require_secret(&config)?;
+        Self::code_flow(&config)?.exchange_code(&exchange)
     }
 
     fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
         // Rotating refresh tokens: the response carries the next one, the sent one is
         // dead from now on. The host stores what comes back.
-        token_request(&config, &token::refresh_grant(&refresh_token))
+        require_secret(&config)?;
+        Self::code_flow(&config)?.refresh(&refresh_token)
     }
 
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
-        let api = api_base(&config)?;
+        let api = API_URL.base_url(&config)?;
         let me = api_json(
             &format!("{api}/me"),
             &tokens.access_token,
@@ -155,28 +135,51 @@ impl Provider for Atlassian {
             name: text("name"),
             groups: vec![],
             roles: vec![],
-            extra_json: json!({"cloud_ids": cloud_ids, "sites": sites}).to_string(),
+            extra: json!({"cloud_ids": cloud_ids, "sites": sites}),
         })
-    }
-
-    fn revoke(
-        _config: ProviderConfig,
-        _token: String,
-        _kind: TokenKind,
-    ) -> Result<(), ProviderError> {
-        // No revocation endpoint for 3LO; users remove the app under their account's
-        // "Connected apps".
-        Err(ProviderError::Unsupported)
     }
 }
 
-/// Atlassian has no endpoint that says which app a token was issued to.
-impl TokenAudience for Atlassian {
-    fn can_check(_config: ProviderConfig) -> bool {
-        false
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authhost_provider_sdk::testing::{Upstream, config, tokens};
+
+    #[test]
+    fn sites_the_token_reaches_become_extras() {
+        let api = "https://api.atlassian.com";
+        let upstream = Upstream::new()
+            .json(
+                "GET",
+                &format!("{api}/me"),
+                200,
+                json!({"account_id": "a-1", "email": "a@x", "email_verified": true, "nickname": "al"}),
+            )
+            .json(
+                "GET",
+                &format!("{api}/oauth/token/accessible-resources"),
+                200,
+                json!([{"id": "cloud-1", "name": "acme", "url": "https://acme.atlassian.net", "scopes": []}]),
+            );
+        let _on = upstream.install();
+        let claims = Atlassian::user_claims(config(&[("api_url", api)]), tokens("at")).unwrap();
+        assert_eq!(claims.subject, "a-1");
+        assert_eq!(claims.username.as_deref(), Some("al"));
+        assert_eq!(claims.extra["cloud_ids"], json!(["cloud-1"]));
+        assert_eq!(claims.extra["sites"][0]["name"], "acme");
     }
 
-    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
-        Err(ProviderError::Unsupported)
+    #[test]
+    fn no_pkce_and_the_audience_in_the_authorize_url() {
+        let config = config(&[("auth_url", "https://auth.atlassian.com")]);
+        let request = authhost_provider_sdk::AuthorizeRequest {
+            state: "s".into(),
+            code_challenge: Some("ch".into()),
+            nonce: "n".into(),
+            extra: vec![],
+        };
+        let url = Atlassian::authorize_url(config, request).unwrap();
+        assert!(url.contains("audience=api.atlassian.com"), "{url}");
+        assert!(!url.contains("code_challenge"), "{url}");
     }
 }

@@ -4,11 +4,11 @@
 //! refresh token, GitHub-App user tokens expire (8 h) and rotate their refresh token;
 //! `/user` may hide the email, `/user/emails` has the verified primary one.
 
-use authhost_provider_sdk::bindings::authhost::provider::http_client::Request;
+use authhost_provider_sdk::http::Request;
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
-    AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, settings, token,
-    url_with_query,
+    Claims, ClientAuth, CodeFlow, Provider, ProviderConfig, ProviderError, ProviderInfo, Setting,
+    TokenKind, TokenSet, http,
 };
 use serde_json::{Value, json};
 
@@ -16,12 +16,28 @@ struct GitHub;
 
 authhost_provider_sdk::export!(GitHub);
 
-fn base(config: &ProviderConfig) -> Result<&str, ProviderError> {
-    settings::base_url(config, "base_url")
-}
+const BASE_URL: Setting = Setting::url(
+    "base_url",
+    "GitHub, or your GitHub Enterprise Server (https://HOST).",
+)
+.default("https://github.com");
+const API_URL: Setting = Setting::url(
+    "api_url",
+    "The REST API: https://api.github.com, or https://HOST/api/v3 for Enterprise Server.",
+)
+.default("https://api.github.com");
+const ORGS: Setting = Setting::list(
+    "orgs",
+    "Organizations whose active membership becomes a group (and `org:role` a role).",
+);
+const TEAMS: Setting = Setting::flag(
+    "teams",
+    "Also add `org/team` groups for teams in those organizations (scope read:org).",
+)
+.default("false");
 
 fn api(config: &ProviderConfig) -> Result<&str, ProviderError> {
-    settings::base_url(config, "api_url")
+    API_URL.base_url(config)
 }
 
 /// A REST API call with the headers GitHub asks for.
@@ -61,18 +77,6 @@ fn api_json(url: &str, token: &str) -> Result<Value, ProviderError> {
     )
 }
 
-fn token_request(
-    config: &ProviderConfig,
-    params: &[(&str, &str)],
-) -> Result<TokenSet, ProviderError> {
-    let url = format!("{}/login/oauth/access_token", base(config)?);
-    let mut params = params.to_vec();
-    params.push(("client_id", &config.client_id));
-    // post_form asks for JSON; without it GitHub answers form-encoded (both parse).
-    let response = http::post_form(&url, &params, ClientAuth::FormPost)?;
-    token::parse_response(&url, &response)
-}
-
 /// The verified primary address from `/user/emails`, when the token may read it.
 fn primary_email(
     config: &ProviderConfig,
@@ -98,7 +102,7 @@ fn memberships(
     config: &ProviderConfig,
     access_token: &str,
 ) -> Result<(Vec<String>, Vec<String>), ProviderError> {
-    let orgs = settings::list(config, "orgs");
+    let orgs = ORGS.items(config);
     let (mut groups, mut roles) = (Vec::new(), Vec::new());
     if orgs.is_empty() {
         return Ok((groups, roles));
@@ -118,7 +122,7 @@ fn memberships(
             }
         }
     }
-    if settings::flag(config, "teams", false) {
+    if TEAMS.is_on(config) {
         let url = format!("{api}/user/teams?per_page=100");
         let response = api_request("GET", &url, Some(access_token), None, ClientAuth::None)?;
         if response.status == 200 {
@@ -147,77 +151,24 @@ impl Provider for GitHub {
             display_name: "GitHub".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["read:user".into(), "user:email".into()],
-            settings: vec![
-                settings::spec(
-                    "base_url",
-                    SettingKind::Url,
-                    Some("https://github.com"),
-                    "GitHub, or your GitHub Enterprise Server (https://HOST).",
-                ),
-                settings::spec(
-                    "api_url",
-                    SettingKind::Url,
-                    Some("https://api.github.com"),
-                    "The REST API: https://api.github.com, or https://HOST/api/v3 for Enterprise Server.",
-                ),
-                settings::spec(
-                    "orgs",
-                    SettingKind::List,
-                    None,
-                    "Organizations whose active membership becomes a group (and `org:role` a role).",
-                ),
-                settings::spec(
-                    "teams",
-                    SettingKind::Boolean,
-                    Some("false"),
-                    "Also add `org/team` groups for teams in those organizations (scope read:org).",
-                ),
-            ],
+            settings: specs(&[BASE_URL, API_URL, ORGS, TEAMS]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 
-    fn authorize_url(
-        config: ProviderConfig,
-        request: AuthorizeRequest,
-    ) -> Result<String, ProviderError> {
-        let scope = config.scopes.join(" ");
-        let mut params = vec![
-            ("client_id", config.client_id.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("scope", scope.as_str()),
-            ("state", request.state.as_str()),
-        ];
-        if let Some(challenge) = &request.code_challenge {
-            params.push(("code_challenge", challenge));
-            params.push(("code_challenge_method", "S256"));
-        }
-        params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        url_with_query(
-            &format!("{}/login/oauth/authorize", base(&config)?),
-            &params,
-        )
-    }
-
-    fn exchange_code(
-        config: ProviderConfig,
-        exchange: CodeExchange,
-    ) -> Result<TokenSet, ProviderError> {
-        let mut params = vec![
-            ("code", exchange.code.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-        ];
-        if let Some(verifier) = &exchange.code_verifier {
-            params.push(("code_verifier", verifier));
-        }
-        token_request(&config, &params)
-    }
-
-    fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
-        // Only GitHub-App user tokens have refresh tokens; each use returns a new one.
-        token_request(&config, &token::refresh_grant(&refresh_token))
+    /// The token endpoint answers form-encoded unless asked for JSON (the flow asks;
+    /// both parse) and reports errors with status 200 (parsed as errors). Only
+    /// GitHub-App user tokens have refresh tokens; each use returns a new one.
+    fn code_flow(config: &ProviderConfig) -> Result<CodeFlow<'_>, ProviderError> {
+        let base = BASE_URL.base_url(config)?;
+        Ok(CodeFlow::new(
+            config,
+            format!("{base}/login/oauth/authorize"),
+            format!("{base}/login/oauth/access_token"),
+        ))
     }
 
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
@@ -239,12 +190,11 @@ impl Provider for GitHub {
             name: user["name"].as_str().map(String::from),
             groups,
             roles,
-            extra_json: json!({
+            extra: json!({
                 "avatar_url": user["avatar_url"],
                 "html_url": user["html_url"],
                 "type": user["type"],
-            })
-            .to_string(),
+            }),
         })
     }
 
@@ -269,13 +219,11 @@ impl Provider for GitHub {
             ))),
         }
     }
-}
 
-/// GitHub's check-token endpoint for OAuth and GitHub Apps: as the app (Basic, added by
-/// the host), `POST /applications/{client_id}/token`; 404 for tokens of other apps,
-/// personal access tokens and dead tokens.
-impl TokenAudience for GitHub {
-    fn can_check(config: ProviderConfig) -> bool {
+    /// GitHub's check-token endpoint for OAuth and GitHub Apps: as the app (Basic,
+    /// added by the host), `POST /applications/{client_id}/token`; 404 for tokens of
+    /// other apps, personal access tokens and dead tokens.
+    fn can_check_audience(config: ProviderConfig) -> bool {
         config.has_client_secret
     }
 
@@ -294,5 +242,78 @@ impl TokenAudience for GitHub {
         }
         let answer = http::json_body(&url, &response)?;
         Ok(answer["app"]["client_id"].as_str() == Some(config.client_id.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authhost_provider_sdk::CodeExchange;
+    use authhost_provider_sdk::testing::{Upstream, config, tokens};
+
+    fn exchange() -> CodeExchange {
+        CodeExchange {
+            code: "c".into(),
+            code_verifier: None,
+            nonce: "n".into(),
+        }
+    }
+
+    #[test]
+    fn an_error_with_status_200_is_an_error() {
+        let upstream = Upstream::new().json(
+            "POST",
+            "https://github.com/login/oauth/access_token",
+            200,
+            json!({"error": "bad_verification_code", "error_description": "expired"}),
+        );
+        let _on = upstream.install();
+        let config = config(&[("base_url", "https://github.com")]);
+        let err = GitHub::exchange_code(config, exchange()).unwrap_err();
+        assert!(matches!(err, ProviderError::InvalidGrant(m) if m.contains("expired")));
+        let sent = upstream.only_request();
+        assert_eq!(sent.header("accept"), Some("application/json"));
+        assert!(
+            sent.form()
+                .contains(&("client_id".into(), "test-client".into()))
+        );
+    }
+
+    #[test]
+    fn a_form_encoded_answer_parses() {
+        let upstream = Upstream::new().form(
+            "POST",
+            "https://github.com/login/oauth/access_token",
+            200,
+            "access_token=gho_x&scope=read%3Auser&token_type=bearer",
+        );
+        let _on = upstream.install();
+        let config = config(&[("base_url", "https://github.com")]);
+        let tokens = GitHub::exchange_code(config, exchange()).unwrap();
+        assert_eq!(tokens.access_token, "gho_x");
+        assert_eq!(tokens.expires_in, None, "OAuth-App tokens never expire");
+    }
+
+    #[test]
+    fn the_verified_primary_email_wins_and_orgs_become_groups() {
+        let api = "https://api.github.com";
+        let upstream = Upstream::new()
+            .json("GET", &format!("{api}/user"), 200,
+                json!({"id": 42, "login": "octo", "email": "public@x", "name": "Octo", "type": "User"}))
+            .json("GET", &format!("{api}/user/emails"), 200, json!([
+                {"email": "old@x", "primary": false, "verified": true},
+                {"email": "me@x", "primary": true, "verified": true},
+            ]))
+            .json("GET", &format!("{api}/user/memberships/orgs/acme"), 200,
+                json!({"state": "active", "role": "admin"}));
+        let _on = upstream.install();
+        let config = config(&[("api_url", api), ("orgs", "acme, other")]);
+        let claims = GitHub::user_claims(config, tokens("gho_x")).unwrap();
+        assert_eq!(claims.subject, "42");
+        assert_eq!(claims.email.as_deref(), Some("me@x"));
+        assert!(claims.email_verified);
+        assert_eq!(claims.groups, ["acme"]);
+        assert_eq!(claims.roles, ["acme:admin"]);
+        assert_eq!(claims.extra["type"], "User");
     }
 }

@@ -4,14 +4,16 @@
 //! authorization request is only a hint, so `hosted_domain` is enforced on the ID
 //! token's `hd` claim; ID tokens name the issuer as `https://accounts.google.com` or,
 //! in the legacy form, `accounts.google.com`; the token, userinfo and revocation
-//! endpoints live on other hosts than the issuer; revoking a token Google no longer
+//! endpoints live on other hosts than the issuer (declared as default allowed hosts, the
+//! token info endpoint found beside the token endpoint); revoking a token Google no longer
 //! knows answers 400 `invalid_token`, which counts as revoked. Whose access token it
 //! is comes from the token info endpoint (`aud`/`azp`); it answers 400 for dead ones.
 
 use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, log_info, settings, token,
+    ProviderInfo, Setting, TokenKind, TokenSet, http, log_info,
 };
 use serde_json::{Map, Value};
 
@@ -21,11 +23,27 @@ authhost_provider_sdk::export!(Google);
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
+const ISSUER: Setting = Setting::url(
+    "issuer",
+    "Google's issuer; discovery is read under it. Change only to point at a test upstream.",
+)
+.default(GOOGLE_ISSUER);
+/// Where discovery puts Google's token, revocation, token info and userinfo
+/// endpoints: other hosts than the issuer's, allowed unless the operator lists hosts.
+const API_HOSTS: &[&str] = &["oauth2.googleapis.com", "openidconnect.googleapis.com"];
+
+const HOSTED_DOMAIN: Setting = Setting::text(
+    "hosted_domain",
+    "A Google Workspace domain (example.com): sent as the hd hint and enforced on the ID token's hd claim. `*` admits any Workspace account, no personal ones.",
+);
+const PROMPT: Setting = Setting::text(
+    "prompt",
+    "The prompt parameter. consent makes Google return a refresh token on every sign-in; empty leaves it to Google.",
+)
+.default("consent");
+
 fn client(config: &ProviderConfig) -> OidcClient<'_> {
-    let mut client = OidcClient::new(
-        config,
-        settings::get(config, "issuer").unwrap_or(GOOGLE_ISSUER),
-    );
+    let mut client = OidcClient::new(config, ISSUER.get(config).unwrap_or(GOOGLE_ISSUER));
     // Google documents the secret in the form body (it takes Basic as well).
     client.secret_auth = ClientAuth::FormPost;
     client
@@ -59,7 +77,7 @@ fn check_hosted_domain(
     config: &ProviderConfig,
     claims: &Map<String, Value>,
 ) -> Result<(), ProviderError> {
-    let Some(wanted) = settings::get(config, "hosted_domain") else {
+    let Some(wanted) = HOSTED_DOMAIN.get(config) else {
         return Ok(());
     };
     match claims.get("hd").and_then(Value::as_str) {
@@ -78,44 +96,11 @@ impl Provider for Google {
             display_name: "Google".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "email".into(), "profile".into()],
-            settings: vec![
-                settings::spec(
-                    "issuer",
-                    SettingKind::Url,
-                    Some(GOOGLE_ISSUER),
-                    "Google's issuer; discovery is read under it. Change only to point at a test upstream.",
-                ),
-                // Discovery puts the endpoints on these hosts. They are declared so
-                // that the host's default allowed_hosts (the hosts of URL settings)
-                // include them; the provider itself follows discovery.
-                settings::spec(
-                    "token_api_url",
-                    SettingKind::Url,
-                    Some("https://oauth2.googleapis.com"),
-                    "Where Google's token and revocation endpoints are (from discovery); declared so allowed_hosts includes it. Change only together with issuer.",
-                ),
-                settings::spec(
-                    "userinfo_api_url",
-                    SettingKind::Url,
-                    Some("https://openidconnect.googleapis.com"),
-                    "Where Google's userinfo endpoint is (from discovery; read only when a token set has no ID token). Change only together with issuer.",
-                ),
-                settings::spec(
-                    "hosted_domain",
-                    SettingKind::Text,
-                    None,
-                    "A Google Workspace domain (example.com): sent as the hd hint and enforced on the ID token's hd claim. `*` admits any Workspace account, no personal ones.",
-                ),
-                settings::spec(
-                    "prompt",
-                    SettingKind::Text,
-                    Some("consent"),
-                    "The prompt parameter. consent makes Google return a refresh token on every sign-in; empty leaves it to Google.",
-                ),
-            ],
+            settings: specs(&[ISSUER, HOSTED_DOMAIN, PROMPT]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: API_HOSTS.iter().map(|h| h.to_string()).collect(),
         }
     }
 
@@ -125,10 +110,10 @@ impl Provider for Google {
     ) -> Result<String, ProviderError> {
         // Without access_type=offline Google issues no refresh token at all.
         let mut extra = vec![("access_type", "offline")];
-        if let Some(prompt) = settings::get(&config, "prompt") {
+        if let Some(prompt) = PROMPT.get(&config) {
             extra.push(("prompt", prompt));
         }
-        if let Some(domain) = settings::get(&config, "hosted_domain") {
+        if let Some(domain) = HOSTED_DOMAIN.get(&config) {
             extra.push(("hd", domain));
         }
         client(&config).authorize_url(&request, &extra)
@@ -138,25 +123,10 @@ impl Provider for Google {
         config: ProviderConfig,
         exchange: CodeExchange,
     ) -> Result<TokenSet, ProviderError> {
-        // OidcClient::exchange_code would refuse the bare issuer form, so redeem here.
+        // OidcClient::exchange_code would refuse the bare issuer form, so redeem with
+        // the plain code flow and check the ID token here.
         let client = client(&config);
-        let endpoint = client.discovery()?.token_endpoint;
-        let mut params = vec![
-            ("grant_type", "authorization_code"),
-            ("code", exchange.code.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("client_id", config.client_id.as_str()),
-        ];
-        if let Some(verifier) = &exchange.code_verifier {
-            params.push(("code_verifier", verifier));
-        }
-        let auth = if config.has_client_secret {
-            ClientAuth::FormPost
-        } else {
-            ClientAuth::None
-        };
-        let response = http::post_form(&endpoint, &params, auth)?;
-        let tokens = token::parse_response(&endpoint, &response)?;
+        let tokens = client.code_flow()?.exchange_code(&exchange)?;
         if let Some(id_token) = &tokens.id_token {
             id_token_claims(&client, id_token, Some(&exchange.nonce))?;
         }
@@ -209,12 +179,10 @@ impl Provider for Google {
             other => other,
         }
     }
-}
 
-/// Google's token info endpoint, on the token API host. The token goes in a form body,
-/// never in the URL.
-impl TokenAudience for Google {
-    fn can_check(_config: ProviderConfig) -> bool {
+    /// Google's token info endpoint, beside the token endpoint on the token API host.
+    /// The token goes in a form body, never in the URL.
+    fn can_check_audience(_config: ProviderConfig) -> bool {
         true
     }
 
@@ -222,10 +190,10 @@ impl TokenAudience for Google {
         config: ProviderConfig,
         access_token: String,
     ) -> Result<bool, ProviderError> {
-        let url = format!(
-            "{}/tokeninfo",
-            settings::base_url(&config, "token_api_url")?
-        );
+        let token_endpoint = client(&config).discovery()?.token_endpoint;
+        let url = url::Url::parse(&token_endpoint)?
+            .join("/tokeninfo")?
+            .to_string();
         let response = http::post_form(&url, &[("access_token", &access_token)], ClientAuth::None)?;
         if response.status == 400 {
             return Ok(false); // expired, revoked or not a Google token
@@ -233,5 +201,53 @@ impl TokenAudience for Google {
         let info = http::json_body(&url, &response)?;
         let ours = config.client_id.as_str();
         Ok(info["aud"].as_str() == Some(ours) && info["azp"].as_str().is_none_or(|a| a == ours))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authhost_provider_sdk::testing::{Upstream, config};
+    use serde_json::json;
+
+    const ISSUER_URL: &str = "https://accounts.example.test";
+
+    /// Discovery naming a token endpoint on another host, as Google's does.
+    fn upstream() -> Upstream {
+        Upstream::new().json(
+            "GET",
+            &format!("{ISSUER_URL}/.well-known/openid-configuration"),
+            200,
+            json!({"issuer": ISSUER_URL, "authorization_endpoint": format!("{ISSUER_URL}/auth"),
+                "token_endpoint": "https://tokens.example.test/token"}),
+        )
+    }
+
+    #[test]
+    fn token_info_is_asked_beside_the_discovered_token_endpoint() {
+        let upstream = upstream().json(
+            "POST",
+            "https://tokens.example.test/tokeninfo",
+            200,
+            json!({"aud": "test-client", "azp": "test-client"}),
+        );
+        let _on = upstream.install();
+        let config = config(&[("issuer", ISSUER_URL)]);
+        assert!(Google::issued_to_client(config, "ya29.x".into()).unwrap());
+        let sent = upstream.requests();
+        assert_eq!(
+            sent[1].form(),
+            [("access_token".to_string(), "ya29.x".to_string())]
+        );
+    }
+
+    #[test]
+    fn its_api_hosts_are_default_allowed_hosts() {
+        let info = Google::info();
+        assert!(
+            info.default_allowed_hosts
+                .contains(&"oauth2.googleapis.com".to_string())
+        );
+        assert!(info.settings.iter().all(|s| s.name != "token_api_url"));
     }
 }

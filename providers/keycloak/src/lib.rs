@@ -3,9 +3,10 @@
 //! `roles`, the Group Membership mapper's claim into `groups`.
 
 use authhost_provider_sdk::oidc::{self, ClaimNames, OidcClient};
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, CodeExchange, Provider, ProviderConfig, ProviderError, ProviderInfo,
-    SettingKind, TokenAudience, TokenKind, TokenSet, settings,
+    Setting, TokenKind, TokenSet,
 };
 use serde_json::Value;
 
@@ -13,11 +14,30 @@ struct Keycloak;
 
 authhost_provider_sdk::export!(Keycloak);
 
+const SERVER_URL: Setting = Setting::url(
+    "server_url",
+    "The Keycloak server, e.g. https://sso.example.com.",
+)
+.required();
+const REALM: Setting = Setting::text("realm", "The realm users sign in to.").required();
+const LEGACY_AUTH_PREFIX: Setting = Setting::flag(
+    "legacy_auth_prefix",
+    "Keycloak before 17 (WildFly) serves realms under /auth.",
+)
+.default("false");
+const GROUPS_CLAIM: Setting =
+    Setting::text("groups_claim", "The claim of the Group Membership mapper.").default("groups");
+const CLIENT_ROLES: Setting = Setting::flag(
+    "client_roles",
+    "Add this client's roles as `<client_id>:<role>`.",
+)
+.default("true");
+
 /// `https://host[/auth]/realms/<realm>`.
 fn issuer(config: &ProviderConfig) -> Result<String, ProviderError> {
-    let server = settings::base_url(config, "server_url")?;
-    let realm = settings::required(config, "realm")?;
-    let prefix = if settings::flag(config, "legacy_auth_prefix", false) {
+    let server = SERVER_URL.base_url(config)?;
+    let realm = REALM.value(config)?;
+    let prefix = if LEGACY_AUTH_PREFIX.is_on(config) {
         "/auth"
     } else {
         ""
@@ -36,35 +56,17 @@ impl Provider for Keycloak {
             display_name: "Keycloak".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "profile".into(), "email".into()],
-            settings: vec![
-                settings::required_spec(
-                    "server_url",
-                    SettingKind::Url,
-                    "The Keycloak server, e.g. https://sso.example.com.",
-                ),
-                settings::required_spec("realm", SettingKind::Text, "The realm users sign in to."),
-                settings::spec(
-                    "legacy_auth_prefix",
-                    SettingKind::Boolean,
-                    Some("false"),
-                    "Keycloak before 17 (WildFly) serves realms under /auth.",
-                ),
-                settings::spec(
-                    "groups_claim",
-                    SettingKind::Text,
-                    Some("groups"),
-                    "The claim of the Group Membership mapper.",
-                ),
-                settings::spec(
-                    "client_roles",
-                    SettingKind::Boolean,
-                    Some("true"),
-                    "Add this client's roles as `<client_id>:<role>`.",
-                ),
-            ],
+            settings: specs(&[
+                SERVER_URL,
+                REALM,
+                LEGACY_AUTH_PREFIX,
+                GROUPS_CLAIM,
+                CLIENT_ROLES,
+            ]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 
@@ -89,11 +91,11 @@ impl Provider for Keycloak {
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
         let raw = client(&config)?.claims(&tokens)?;
         let names = ClaimNames {
-            groups: settings::get(&config, "groups_claim").unwrap_or("groups"),
+            groups: GROUPS_CLAIM.get(&config).unwrap_or("groups"),
             roles: "realm_access.roles",
         };
         let mut claims = oidc::map_claims(&raw, &names)?;
-        if settings::flag(&config, "client_roles", true) {
+        if CLIENT_ROLES.is_on(&config) {
             let path = format!("resource_access.{}.roles", config.client_id);
             let client_roles = oidc::string_list(oidc::claim_path(&raw, &path));
             claims.roles.extend(
@@ -108,24 +110,18 @@ impl Provider for Keycloak {
             .into_iter()
             .map(|g| g.trim_start_matches('/').to_string())
             .collect();
-        let mut extra: serde_json::Map<String, Value> =
-            serde_json::from_str(&claims.extra_json).unwrap_or_default();
-        extra.insert(
-            "realm".into(),
-            Value::String(settings::required(&config, "realm")?.to_string()),
-        );
-        claims.extra_json = Value::Object(extra).to_string();
+        if let Value::Object(extra) = &mut claims.extra {
+            extra.insert("realm".into(), Value::String(REALM.value(&config)?.into()));
+        }
         Ok(claims)
     }
 
     fn revoke(config: ProviderConfig, token: String, kind: TokenKind) -> Result<(), ProviderError> {
         client(&config)?.revoke(&token, kind)
     }
-}
 
-/// Introspection at the issuer, as this client.
-impl TokenAudience for Keycloak {
-    fn can_check(config: ProviderConfig) -> bool {
+    /// Introspection at the issuer, as this client.
+    fn can_check_audience(config: ProviderConfig) -> bool {
         client(&config).is_ok_and(|c| c.can_check_audience())
     }
 

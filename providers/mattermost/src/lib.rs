@@ -7,10 +7,10 @@
 //! failures come as Mattermost error objects (`{"id": "api.oauth...", ...}`), not as
 //! OAuth errors; public apps (v11.2+) send no secret and must use PKCE.
 
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
-    AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, http, log_info, settings, token,
-    url_with_query,
+    AuthorizeRequest, Claims, ClientAuth, CodeExchange, CodeFlow, Provider, ProviderConfig,
+    ProviderError, ProviderInfo, Setting, TokenSet, http, log_info, token,
 };
 use serde_json::{Value, json};
 
@@ -18,13 +18,33 @@ struct Mattermost;
 
 authhost_provider_sdk::export!(Mattermost);
 
+const SERVER_URL: Setting = Setting::url(
+    "server_url",
+    "The Mattermost server (its Site URL), e.g. https://chat.example.com.",
+)
+.required();
+const PUBLIC_URL: Setting = Setting::url(
+    "public_url",
+    "The URL browsers reach Mattermost at, when it differs from server_url (internal address). Default: server_url.",
+);
+const PUBLIC_CLIENT: Setting = Setting::flag(
+    "public_client",
+    "The app is marked \"Is Public Client\" (Mattermost 11.2+): no client secret, PKCE only.",
+)
+.default("false");
+const FALLBACK_EXPIRY_SECONDS: Setting = Setting::text(
+    "fallback_expiry_seconds",
+    "Upstream token lifetime to assume when Mattermost gives none, or 0 or less (a reused grant of a non-expiring session).",
+)
+.default("3600");
+
 fn server(config: &ProviderConfig) -> Result<&str, ProviderError> {
-    settings::base_url(config, "server_url")
+    SERVER_URL.base_url(config)
 }
 
 /// Seconds to assume when Mattermost gives no usable `expires_in`.
 fn fallback_expiry(config: &ProviderConfig) -> Result<u64, ProviderError> {
-    let value = settings::get(config, "fallback_expiry_seconds").unwrap_or("3600");
+    let value = FALLBACK_EXPIRY_SECONDS.get(config).unwrap_or("3600");
     value
         .trim()
         .parse::<u64>()
@@ -37,36 +57,32 @@ fn fallback_expiry(config: &ProviderConfig) -> Result<u64, ProviderError> {
         })
 }
 
-/// A public app has no secret; a confidential one is refused without it, so say so here.
-fn client_auth(config: &ProviderConfig) -> Result<ClientAuth, ProviderError> {
-    if settings::flag(config, "public_client", false) {
-        return Ok(ClientAuth::None);
+/// A public app has no secret; a confidential one is refused without it, so say so
+/// before sending anything.
+fn check_credentials(config: &ProviderConfig) -> Result<(), ProviderError> {
+    if PUBLIC_CLIENT.is_on(config) || config.has_client_secret {
+        return Ok(());
     }
-    if !config.has_client_secret {
-        return Err(ProviderError::InvalidConfig(
-            "a confidential Mattermost app needs its client secret (client_secret_env); \
-             for an app marked \"Is Public Client\" set public_client = true"
-                .into(),
-        ));
-    }
-    Ok(ClientAuth::FormPost)
+    Err(ProviderError::InvalidConfig(
+        "a confidential Mattermost app needs its client secret (client_secret_env); \
+         for an app marked \"Is Public Client\" set public_client = true"
+            .into(),
+    ))
 }
 
-/// POST to the token endpoint. `client_id` always goes in the form: Mattermost rejects
-/// the request without it, even when the secret is there too.
+/// A grant at the token endpoint. `client_id` always goes in the form (the flow puts
+/// it there): Mattermost rejects the request without it, even when the secret is there.
 fn token_request(
     config: &ProviderConfig,
-    params: &[(&str, &str)],
+    params: Vec<(&str, &str)>,
 ) -> Result<TokenSet, ProviderError> {
-    let auth = client_auth(config)?;
-    let url = format!("{}/oauth/access_token", server(config)?);
-    let mut params = params.to_vec();
-    params.push(("client_id", &config.client_id));
-    let response = http::post_form(&url, &params, auth)?;
+    check_credentials(config)?;
+    let flow = Mattermost::code_flow(config)?;
+    let response = flow.post_token(params)?;
     if let Some(error) = app_error(&response) {
         return Err(error);
     }
-    let mut tokens = token::parse_response(&url, &response)?;
+    let mut tokens = flow.parse_tokens(&response)?;
     // Reused grant: same token, `expires_in` = remaining seconds, <= 0 when the session
     // never expires (parse_response floors negatives at 0). Treat as "not given".
     if tokens.expires_in.is_none_or(|s| s == 0) {
@@ -121,35 +137,40 @@ impl Provider for Mattermost {
             version: env!("CARGO_PKG_VERSION").into(),
             // Mattermost grants its whole API to the app; it has no scopes to ask for.
             default_scopes: vec![],
-            settings: vec![
-                settings::required_spec(
-                    "server_url",
-                    SettingKind::Url,
-                    "The Mattermost server (its Site URL), e.g. https://chat.example.com.",
-                ),
-                settings::spec(
-                    "public_url",
-                    SettingKind::Url,
-                    None,
-                    "The URL browsers reach Mattermost at, when it differs from server_url (internal address). Default: server_url.",
-                ),
-                settings::spec(
-                    "public_client",
-                    SettingKind::Boolean,
-                    Some("false"),
-                    "The app is marked \"Is Public Client\" (Mattermost 11.2+): no client secret, PKCE only.",
-                ),
-                settings::spec(
-                    "fallback_expiry_seconds",
-                    SettingKind::Text,
-                    Some("3600"),
-                    "Upstream token lifetime to assume when Mattermost gives none, or 0 or less (a reused grant of a non-expiring session).",
-                ),
-            ],
+            settings: specs(&[
+                SERVER_URL,
+                PUBLIC_URL,
+                PUBLIC_CLIENT,
+                FALLBACK_EXPIRY_SECONDS,
+            ]),
             supports_pkce: true,
             supports_refresh: true,
+            // No revocation endpoint (the default says unsupported); a user
+            // deauthorizes the app in their Mattermost profile.
             supports_revoke: false,
+            default_allowed_hosts: vec![],
         }
+    }
+
+    /// Browsers go to `public_url`, token requests to `server_url`. The challenge is
+    /// honoured since 11.2 (required for public apps); older servers ignore it.
+    fn code_flow(config: &ProviderConfig) -> Result<CodeFlow<'_>, ProviderError> {
+        let server = server(config)?;
+        let browser = match PUBLIC_URL.get(config) {
+            Some(url) => url.trim_end_matches('/'),
+            None => server,
+        };
+        Ok(CodeFlow::new(
+            config,
+            format!("{browser}/oauth/authorize"),
+            format!("{server}/oauth/access_token"),
+        )
+        // The secret only ever in the form (Mattermost never reads Basic); a public
+        // app sends none even when one is configured.
+        .client_auth(match PUBLIC_CLIENT.is_on(config) {
+            true => ClientAuth::None,
+            false => ClientAuth::FormPost,
+        }))
     }
 
     fn authorize_url(
@@ -157,40 +178,19 @@ impl Provider for Mattermost {
         request: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
         fallback_expiry(&config)?; // a bad value should stop the flow before the login
-        let base = match settings::get(&config, "public_url") {
-            Some(url) => url.trim_end_matches('/'),
-            None => server(&config)?,
-        };
-        let scope = config.scopes.join(" ");
-        let mut params = vec![
-            ("response_type", "code"),
-            ("client_id", config.client_id.as_str()),
-            ("redirect_uri", config.redirect_uri.as_str()),
-            ("state", request.state.as_str()),
-        ];
-        if !scope.is_empty() {
-            params.push(("scope", &scope));
-        }
-        // Honoured since 11.2 (required for public apps); older servers ignore it.
-        if let Some(challenge) = &request.code_challenge {
-            params.push(("code_challenge", challenge));
-            params.push(("code_challenge_method", "S256"));
-        }
-        params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        url_with_query(&format!("{base}/oauth/authorize"), &params)
+        Self::code_flow(&config)?.authorize_url(&request)
     }
 
     fn exchange_code(
         config: ProviderConfig,
         exchange: CodeExchange,
     ) -> Result<TokenSet, ProviderError> {
-        let params = token::code_grant(&config, &exchange);
-        token_request(&config, &params)
+        token_request(&config, token::code_grant(&config, &exchange))
     }
 
     fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
         // Each refresh starts a new session and returns a new refresh token.
-        token_request(&config, &token::refresh_grant(&refresh_token))
+        token_request(&config, token::refresh_grant(&refresh_token))
     }
 
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
@@ -221,32 +221,67 @@ impl Provider for Mattermost {
                 .split_whitespace()
                 .map(String::from)
                 .collect(),
-            extra_json: json!({
+            extra: json!({
                 "nickname": user["nickname"],
                 "auth_service": user["auth_service"],
-            })
-            .to_string(),
+            }),
         })
     }
 
-    fn revoke(
-        _config: ProviderConfig,
-        _token: String,
-        _kind: TokenKind,
-    ) -> Result<(), ProviderError> {
-        // No revocation endpoint; a user deauthorizes the app in their Mattermost profile.
-        Err(ProviderError::Unsupported)
-    }
+    // Whose token it is: Mattermost has no endpoint that names the OAuth app a token
+    // was issued to (personal access tokens work on the same API), so the audience
+    // check stays unsupported (the default).
 }
 
-/// Mattermost has no endpoint that says which OAuth app a token was issued to
-/// (personal access tokens work on the same API).
-impl TokenAudience for Mattermost {
-    fn can_check(_config: ProviderConfig) -> bool {
-        false
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authhost_provider_sdk::testing::{Upstream, config};
+
+    const SERVER: &str = "https://chat.example.com";
+
+    fn exchange() -> CodeExchange {
+        CodeExchange {
+            code: "c".into(),
+            code_verifier: Some("v".into()),
+            nonce: "n".into(),
+        }
     }
 
-    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
-        Err(ProviderError::Unsupported)
+    #[test]
+    fn a_reused_grant_without_expiry_gets_the_fallback() {
+        let upstream = Upstream::new().json(
+            "POST",
+            &format!("{SERVER}/oauth/access_token"),
+            200,
+            json!({"access_token": "t", "token_type": "bearer", "expires_in": -1}),
+        );
+        let _on = upstream.install();
+        let config = config(&[("server_url", SERVER), ("fallback_expiry_seconds", "60")]);
+        let tokens = Mattermost::exchange_code(config, exchange()).unwrap();
+        assert_eq!(tokens.expires_in, Some(60));
+        let form = upstream.only_request().form();
+        assert!(form.contains(&("client_id".into(), "test-client".into())));
+    }
+
+    #[test]
+    fn mattermost_error_objects_are_mapped_by_id() {
+        let upstream = Upstream::new().json(
+            "POST",
+            &format!("{SERVER}/oauth/access_token"),
+            400,
+            json!({"id": "api.oauth.get_access_token.expired_code.app_error", "message": "expired"}),
+        );
+        let _on = upstream.install();
+        let err = Mattermost::exchange_code(config(&[("server_url", SERVER)]), exchange());
+        assert!(matches!(err, Err(ProviderError::InvalidGrant(_))));
+    }
+
+    #[test]
+    fn a_confidential_app_without_its_secret_is_a_config_error() {
+        let mut config = config(&[("server_url", SERVER)]);
+        config.has_client_secret = false;
+        let err = Mattermost::exchange_code(config, exchange());
+        assert!(matches!(err, Err(ProviderError::InvalidConfig(_))));
     }
 }

@@ -3,32 +3,66 @@
 //! Authentik, ...). Authorization code with PKCE, refresh, ID token and userinfo claims.
 
 use authhost_provider_sdk::oidc::{self, ClaimNames, Discovery, OidcClient};
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenAudience, TokenKind, TokenSet, settings,
+    ProviderInfo, Setting, TokenKind, TokenSet,
 };
 
 pub struct OidcProvider;
 
-#[cfg(target_arch = "wasm32")]
 authhost_provider_sdk::export!(OidcProvider);
+
+const ISSUER: Setting = Setting::url(
+    "issuer",
+    "The issuer URL; discovery is read from <issuer>/.well-known/openid-configuration.",
+)
+.required();
+const DISCOVERY_URL: Setting = Setting::url(
+    "discovery_url",
+    "Overrides the discovery URL when it is not under the issuer.",
+);
+const TOKEN_AUTH_METHOD: Setting = Setting::text(
+    "token_auth_method",
+    "client_secret_basic or client_secret_post.",
+)
+.default("client_secret_basic");
+const AUTHORIZE_PARAMS: Setting = Setting::text(
+    "authorize_params",
+    "Extra authorization parameters, form-encoded (e.g. prompt=consent&access_type=offline).",
+);
+const USE_USERINFO: Setting = Setting::flag(
+    "use_userinfo",
+    "Merge the userinfo endpoint's claims into the ID token's.",
+)
+.default("true");
+const GROUPS_CLAIM: Setting = Setting::text(
+    "groups_claim",
+    "Claim (dotted path) holding the user's groups.",
+)
+.default("groups");
+const ROLES_CLAIM: Setting = Setting::text(
+    "roles_claim",
+    "Claim (dotted path) holding the user's roles.",
+)
+.default("roles");
 
 /// The OIDC client this instance's settings describe.
 fn client(config: &ProviderConfig) -> Result<OidcClient<'_>, ProviderError> {
-    let mut client = OidcClient::new(config, settings::required(config, "issuer")?);
-    if let Some(url) = settings::get(config, "discovery_url") {
+    let mut client = OidcClient::new(config, ISSUER.value(config)?);
+    if let Some(url) = DISCOVERY_URL.get(config) {
         client.discovery_url = url.to_string();
     }
-    if settings::get(config, "token_auth_method") == Some("client_secret_post") {
+    if TOKEN_AUTH_METHOD.get(config) == Some("client_secret_post") {
         client.secret_auth = ClientAuth::FormPost;
     }
-    client.use_userinfo = settings::flag(config, "use_userinfo", true);
+    client.use_userinfo = USE_USERINFO.is_on(config);
     Ok(client)
 }
 
 /// Extra authorization parameters from the `authorize_params` setting.
 fn extra_params(config: &ProviderConfig) -> Vec<(String, String)> {
-    authhost_provider_sdk::url_form_pairs(settings::get(config, "authorize_params").unwrap_or(""))
+    authhost_provider_sdk::url_form_pairs(AUTHORIZE_PARAMS.get(config).unwrap_or(""))
 }
 
 /// The authorization URL for `request`, given the discovered endpoints (also called
@@ -53,56 +87,19 @@ impl Provider for OidcProvider {
             display_name: "OpenID Connect".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "profile".into(), "email".into()],
-            settings: vec![
-                SettingSpec {
-                    required: true,
-                    ..settings::spec(
-                        "issuer",
-                        SettingKind::Url,
-                        None,
-                        "The issuer URL; discovery is read from <issuer>/.well-known/openid-configuration.",
-                    )
-                },
-                settings::spec(
-                    "discovery_url",
-                    SettingKind::Url,
-                    None,
-                    "Overrides the discovery URL when it is not under the issuer.",
-                ),
-                settings::spec(
-                    "token_auth_method",
-                    SettingKind::Text,
-                    Some("client_secret_basic"),
-                    "client_secret_basic or client_secret_post.",
-                ),
-                settings::spec(
-                    "authorize_params",
-                    SettingKind::Text,
-                    None,
-                    "Extra authorization parameters, form-encoded (e.g. prompt=consent&access_type=offline).",
-                ),
-                settings::spec(
-                    "use_userinfo",
-                    SettingKind::Boolean,
-                    Some("true"),
-                    "Merge the userinfo endpoint's claims into the ID token's.",
-                ),
-                settings::spec(
-                    "groups_claim",
-                    SettingKind::Text,
-                    Some("groups"),
-                    "Claim (dotted path) holding the user's groups.",
-                ),
-                settings::spec(
-                    "roles_claim",
-                    SettingKind::Text,
-                    Some("roles"),
-                    "Claim (dotted path) holding the user's roles.",
-                ),
-            ],
+            settings: specs(&[
+                ISSUER,
+                DISCOVERY_URL,
+                TOKEN_AUTH_METHOD,
+                AUTHORIZE_PARAMS,
+                USE_USERINFO,
+                GROUPS_CLAIM,
+                ROLES_CLAIM,
+            ]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 
@@ -127,8 +124,8 @@ impl Provider for OidcProvider {
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
         let claims = client(&config)?.claims(&tokens)?;
         let names = ClaimNames {
-            groups: settings::get(&config, "groups_claim").unwrap_or("groups"),
-            roles: settings::get(&config, "roles_claim").unwrap_or("roles"),
+            groups: GROUPS_CLAIM.get(&config).unwrap_or("groups"),
+            roles: ROLES_CLAIM.get(&config).unwrap_or("roles"),
         };
         oidc::map_claims(&claims, &names)
     }
@@ -136,11 +133,9 @@ impl Provider for OidcProvider {
     fn revoke(config: ProviderConfig, token: String, kind: TokenKind) -> Result<(), ProviderError> {
         client(&config)?.revoke(&token, kind)
     }
-}
 
-/// Introspection at the issuer, as this client.
-impl TokenAudience for OidcProvider {
-    fn can_check(config: ProviderConfig) -> bool {
+    /// Introspection at the issuer, as this client.
+    fn can_check_audience(config: ProviderConfig) -> bool {
         client(&config).is_ok_and(|c| c.can_check_audience())
     }
 

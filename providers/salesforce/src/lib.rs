@@ -7,10 +7,10 @@
 //! counts as revoked. The API lives on `instance_url`, another host, which this provider
 //! never calls.
 
+use authhost_provider_sdk::settings::specs;
 use authhost_provider_sdk::{
-    AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, TokenAudience, TokenKind, TokenSet, code_authorize_url, http,
-    log_info, settings, token,
+    Claims, ClientAuth, CodeFlow, Provider, ProviderConfig, ProviderError, ProviderInfo, Setting,
+    TokenKind, TokenSet, http, log_info, token,
 };
 use serde_json::{Value, json};
 
@@ -18,32 +18,22 @@ struct Salesforce;
 
 authhost_provider_sdk::export!(Salesforce);
 
+const LOGIN_URL: Setting = Setting::url(
+    "login_url",
+    "Where users log in: https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your My Domain (https://<domain>.my.salesforce.com). The org's instance_url is another host, which this provider never calls; add it to allowed_hosts only if that changes.",
+)
+.default("https://login.salesforce.com");
+const ORGANIZATION_IDS: Setting = Setting::list(
+    "organization_ids",
+    "Only users of these orgs may sign in (org ids, 15 or 18 characters). Default: any org whose users can use the app.",
+);
+
 /// `<login_url>/services/oauth2/<endpoint>`.
 fn endpoint(config: &ProviderConfig, name: &str) -> Result<String, ProviderError> {
     Ok(format!(
         "{}/services/oauth2/{name}",
-        settings::base_url(config, "login_url")?
+        LOGIN_URL.base_url(config)?
     ))
-}
-
-/// Token requests: a form with `client_id`; the host appends `client_secret` when the
-/// app has one (an app that does not require the secret uses PKCE alone).
-fn token_request(
-    config: &ProviderConfig,
-    params: &[(&str, &str)],
-) -> Result<TokenSet, ProviderError> {
-    let url = endpoint(config, "token")?;
-    let mut params = params.to_vec();
-    params.push(("client_id", &config.client_id));
-    let auth = if config.has_client_secret {
-        ClientAuth::FormPost
-    } else {
-        ClientAuth::None
-    };
-    let response = http::post_form(&url, &params, auth)?;
-    // `instance_url`, `id`, `issued_at`, `signature` end up in `extra`; no `expires_in`
-    // stays `None` (Salesforce does not say; the org's session timeout applies).
-    token::parse_response(&url, &response)
 }
 
 /// Whether `org` (18 characters, from userinfo) is one of the configured ids, which
@@ -61,45 +51,25 @@ impl Provider for Salesforce {
             display_name: "Salesforce".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             default_scopes: vec!["openid".into(), "api".into(), "refresh_token".into()],
-            settings: vec![
-                settings::spec(
-                    "login_url",
-                    SettingKind::Url,
-                    Some("https://login.salesforce.com"),
-                    "Where users log in: https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your My Domain (https://<domain>.my.salesforce.com). The org's instance_url is another host, which this provider never calls; add it to allowed_hosts only if that changes.",
-                ),
-                settings::spec(
-                    "organization_ids",
-                    SettingKind::List,
-                    None,
-                    "Only users of these orgs may sign in (org ids, 15 or 18 characters). Default: any org whose users can use the app.",
-                ),
-            ],
+            settings: specs(&[LOGIN_URL, ORGANIZATION_IDS]),
             supports_pkce: true,
             supports_refresh: true,
             supports_revoke: true,
+            default_allowed_hosts: vec![],
         }
     }
 
-    fn authorize_url(
-        config: ProviderConfig,
-        request: AuthorizeRequest,
-    ) -> Result<String, ProviderError> {
-        code_authorize_url(&endpoint(&config, "authorize")?, &config, &request, &[])
-    }
-
-    fn exchange_code(
-        config: ProviderConfig,
-        exchange: CodeExchange,
-    ) -> Result<TokenSet, ProviderError> {
-        let params = token::code_grant(&config, &exchange);
-        token_request(&config, &params)
-    }
-
-    fn refresh(config: ProviderConfig, refresh_token: String) -> Result<TokenSet, ProviderError> {
-        // The answer has no refresh_token unless the app rotates them; the host keeps
-        // the one it has.
-        token_request(&config, &token::refresh_grant(&refresh_token))
+    /// Token requests carry `client_id`; the host appends `client_secret` when the app
+    /// has one (an app that does not require the secret uses PKCE alone). Answers keep
+    /// `instance_url`, `id`, `issued_at`, `signature` in `extra`; no `expires_in` stays
+    /// unknown (the org's session timeout applies); refresh answers carry no new
+    /// refresh token, and the host keeps the one it has.
+    fn code_flow(config: &ProviderConfig) -> Result<CodeFlow<'_>, ProviderError> {
+        Ok(CodeFlow::new(
+            config,
+            endpoint(config, "authorize")?,
+            endpoint(config, "token")?,
+        ))
     }
 
     fn user_claims(config: ProviderConfig, tokens: TokenSet) -> Result<Claims, ProviderError> {
@@ -120,7 +90,7 @@ impl Provider for Salesforce {
         let subject = text("user_id")
             .ok_or_else(|| ProviderError::UpstreamError(format!("{url} has no user_id")))?;
         let org = text("organization_id");
-        let allowed = settings::list(&config, "organization_ids");
+        let allowed = ORGANIZATION_IDS.items(&config);
         if !allowed.is_empty() && !org.as_deref().is_some_and(|o| org_allowed(&allowed, o)) {
             return Err(ProviderError::AccessDenied(format!(
                 "the user's org `{}` is not in organization_ids",
@@ -140,11 +110,10 @@ impl Provider for Salesforce {
             name: text("name"),
             groups: vec![],
             roles: vec![],
-            extra_json: json!({
+            extra: json!({
                 "organization_id": org,
                 "instance_url": instance_url,
-            })
-            .to_string(),
+            }),
         })
     }
 
@@ -186,15 +155,63 @@ impl Provider for Salesforce {
             ))),
         }
     }
+
+    // Whose token it is: Salesforce's introspection endpoint could answer; not used
+    // yet, so `issued_to_client` stays unsupported (the default).
 }
 
-/// Not implemented yet: Salesforce's introspection endpoint could answer.
-impl TokenAudience for Salesforce {
-    fn can_check(_config: ProviderConfig) -> bool {
-        false
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authhost_provider_sdk::CodeExchange;
+    use authhost_provider_sdk::testing::{Upstream, config, tokens};
+
+    const LOGIN: &str = "https://login.salesforce.com";
+
+    #[test]
+    fn token_extras_are_kept_and_the_expiry_left_unknown() {
+        let upstream = Upstream::new().json(
+            "POST",
+            &format!("{LOGIN}/services/oauth2/token"),
+            200,
+            json!({"access_token": "00D!x", "instance_url": "https://acme.my.salesforce.com",
+                "id": "https://login.salesforce.com/id/00D/005", "issued_at": "1700000000000",
+                "signature": "sig", "token_type": "Bearer"}),
+        );
+        let _on = upstream.install();
+        let exchange = CodeExchange {
+            code: "c".into(),
+            code_verifier: Some("v".into()),
+            nonce: "n".into(),
+        };
+        let tokens = Salesforce::exchange_code(config(&[("login_url", LOGIN)]), exchange).unwrap();
+        assert_eq!(tokens.expires_in, None);
+        assert!(tokens.extra.contains(&(
+            "instance_url".into(),
+            "https://acme.my.salesforce.com".into()
+        )));
     }
 
-    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
-        Err(ProviderError::Unsupported)
+    #[test]
+    fn users_of_other_orgs_are_denied() {
+        let upstream = Upstream::new().json(
+            "GET",
+            &format!("{LOGIN}/services/oauth2/userinfo"),
+            200,
+            json!({"user_id": "005x", "organization_id": "00D000000000001AAA"}),
+        );
+        let _on = upstream.install();
+        let allowed = config(&[
+            ("login_url", LOGIN),
+            ("organization_ids", "00D000000000001"),
+        ]);
+        let claims = Salesforce::user_claims(allowed, tokens("at")).unwrap();
+        assert_eq!(claims.extra["organization_id"], "00D000000000001AAA");
+        let other = config(&[
+            ("login_url", LOGIN),
+            ("organization_ids", "00D000000000002"),
+        ]);
+        let err = Salesforce::user_claims(other, tokens("at")).unwrap_err();
+        assert!(matches!(err, ProviderError::AccessDenied(_)));
     }
 }

@@ -1,14 +1,14 @@
 //! Outbound HTTP through the host: the component's only way to the network.
 
-use crate::ProviderError;
-use crate::bindings::authhost::provider::http_client::{self, ClientAuth, HttpError, Request};
+use crate::transport::{self, HttpError};
+use crate::{ClientAuth, ProviderError};
 
-pub use http_client::Response;
+pub use crate::transport::{Request, Response};
 
 /// Send a request; transport failures become [`ProviderError`]s with the reason.
 pub fn send(request: Request) -> Result<Response, ProviderError> {
     let url = request.url.clone();
-    http_client::send(&request).map_err(|e| match e {
+    transport::send(&request).map_err(|e| match e {
         HttpError::Denied(why) => ProviderError::InvalidConfig(format!(
             "the host refused the request to {url}: {why} (check allowed_hosts)"
         )),

@@ -1,19 +1,21 @@
 //! The authoring kit for authhost provider components.
 //!
 //! A provider is a `cdylib` crate built with `cargo build --target wasm32-wasip2`. It
-//! implements [`Provider`] and registers it with [`export!`](crate::export):
+//! implements [`Provider`] (only what differs from plain OAuth: the defaults run the
+//! [`CodeFlow`] it describes) and registers it with [`export!`](crate::export):
 //!
 //! ```ignore
 //! use authhost_provider_sdk::*;
 //! struct MyProvider;
-//! impl Provider for MyProvider { /* info, authorize_url, exchange_code, ... */ }
-//! impl TokenAudience for MyProvider { /* can_check, issued_to_client */ }
+//! impl Provider for MyProvider { /* info, code_flow, user_claims */ }
 //! authhost_provider_sdk::export!(MyProvider);
 //! ```
 //!
-//! The helpers cover what every upstream needs: settings lookup ([`settings`]),
-//! outbound HTTP through the host ([`http`]), token responses in the shapes upstreams
-//! really send ([`token`]), ID token payloads and OIDC claims ([`oidc`]).
+//! The helpers cover what every upstream needs: typed settings ([`settings`]), outbound
+//! HTTP through the host ([`http`]), the plain code flow ([`flow`]), token responses in
+//! the shapes upstreams really send ([`token`]), ID tokens and OIDC claims ([`oidc`]).
+//! Provider crates also build natively, so their unit tests run with `cargo test`
+//! against fixtures ([`testing`]).
 
 /// The generated WIT bindings (`wit/provider.wit`).
 pub mod bindings {
@@ -25,30 +27,40 @@ pub mod bindings {
     });
 }
 
+pub mod cache;
+mod claims;
+mod error;
+mod export;
+pub mod flow;
 pub mod http;
 pub mod oidc;
+mod provider;
 pub mod settings;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod token;
+pub mod transport;
 
 pub use bindings::authhost::provider::http_client::ClientAuth;
 pub use bindings::authhost::provider::types::{
-    AuthorizeRequest, Claims, CodeExchange, ProviderConfig, ProviderError, ProviderInfo,
-    SettingKind, SettingSpec, TokenKind, TokenSet,
+    AuthorizeRequest, CodeExchange, ProviderConfig, ProviderError, ProviderInfo, SettingKind,
+    SettingSpec, TokenKind, TokenSet,
 };
-pub use bindings::export;
-pub use bindings::exports::authhost::provider::oauth_provider::Guest as Provider;
-/// Telling whose token it is (`client_token` mode); since contract 0.1.1.
-pub use bindings::exports::authhost::provider::token_audience::Guest as TokenAudience;
+pub use claims::Claims;
+pub use export::Exported;
+pub use flow::CodeFlow;
+pub use provider::Provider;
+pub use settings::Setting;
 
 /// Write a line to the host's log, attributed to this provider. Never log tokens.
 pub fn log_info(message: &str) {
-    use bindings::authhost::provider::log;
-    log::write(log::Level::Info, message);
-}
-
-/// Short-lived values shared between calls of one provider instance.
-pub mod cache {
-    pub use crate::bindings::authhost::provider::cache::{get, set};
+    #[cfg(target_arch = "wasm32")]
+    {
+        use bindings::authhost::provider::log;
+        log::write(log::Level::Info, message);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("provider: {message}");
 }
 
 /// A URL with query parameters appended, form-encoded.
@@ -60,8 +72,9 @@ pub fn url_with_query(base: &str, params: &[(&str, &str)]) -> Result<String, Pro
 }
 
 /// The authorization request URL of the code flow (RFC 6749 4.1.1) at `endpoint`:
-/// `response_type=code`, client id, redirect URI, scopes and state, the PKCE challenge
-/// (S256) when the host sent one, then `extra` and the host's own extra parameters.
+/// `response_type=code`, client id, redirect URI, scopes (when there are any) and
+/// state, the PKCE challenge (S256) when the host sent one, then `extra` and the host's
+/// own extra parameters.
 pub fn code_authorize_url(
     endpoint: &str,
     config: &ProviderConfig,
@@ -73,9 +86,12 @@ pub fn code_authorize_url(
         ("response_type", "code"),
         ("client_id", config.client_id.as_str()),
         ("redirect_uri", config.redirect_uri.as_str()),
-        ("scope", scope.as_str()),
-        ("state", request.state.as_str()),
     ];
+    // Some upstreams (Mattermost) have no scopes; an empty `scope=` confuses them.
+    if !scope.is_empty() {
+        params.push(("scope", scope.as_str()));
+    }
+    params.push(("state", request.state.as_str()));
     if let Some(challenge) = &request.code_challenge {
         params.push(("code_challenge", challenge));
         params.push(("code_challenge_method", "S256"));

@@ -2,8 +2,8 @@
 //! ID token checks, and mapping standard claims to [`Claims`].
 
 use crate::{
-    AuthorizeRequest, Claims, ClientAuth, CodeExchange, ProviderConfig, ProviderError, TokenKind,
-    TokenSet, cache, http, token,
+    AuthorizeRequest, Claims, ClientAuth, CodeExchange, CodeFlow, ProviderConfig, ProviderError,
+    TokenKind, TokenSet, cache, http,
 };
 use base64::Engine as _;
 use serde::Deserialize;
@@ -151,37 +151,23 @@ impl<'a> OidcClient<'a> {
         authorize_url(&self.discovery()?, self.config, request, extra)
     }
 
-    fn client_auth(&self) -> ClientAuth {
-        if self.config.has_client_secret {
-            self.secret_auth
-        } else {
-            ClientAuth::None
-        }
-    }
-
-    /// POST a form to `url` as this client. With Basic the client id travels in the
-    /// header; a second copy in the body is refused by strict servers.
-    fn post_as_client<'p>(
-        &self,
-        url: &str,
-        mut params: Vec<(&'p str, &'p str)>,
-    ) -> Result<http::Response, ProviderError>
-    where
-        'a: 'p,
-    {
-        let auth = self.client_auth();
-        if auth != ClientAuth::Basic {
-            params.push(("client_id", &self.config.client_id));
-        }
-        http::post_form(url, &params, auth)
+    /// The plain code flow at the discovered endpoints, which does the posting.
+    pub fn code_flow(&self) -> Result<CodeFlow<'a>, ProviderError> {
+        let discovery = self.discovery()?;
+        let mut flow = CodeFlow::new(
+            self.config,
+            discovery.authorization_endpoint,
+            discovery.token_endpoint,
+        )
+        .client_auth(self.secret_auth);
+        flow.revocation_endpoint = discovery.revocation_endpoint;
+        Ok(flow)
     }
 
     /// Redeem the code; the ID token, when there is one, is checked (issuer, audience,
     /// nonce, expiry).
     pub fn exchange_code(&self, exchange: &CodeExchange) -> Result<TokenSet, ProviderError> {
-        let params = token::code_grant(self.config, exchange);
-        let endpoint = self.discovery()?.token_endpoint;
-        let tokens = token::parse_response(&endpoint, &self.post_as_client(&endpoint, params)?)?;
+        let tokens = self.code_flow()?.exchange_code(exchange)?;
         if let Some(id_token) = &tokens.id_token {
             check_id_token(
                 id_token,
@@ -194,9 +180,7 @@ impl<'a> OidcClient<'a> {
     }
 
     pub fn refresh(&self, refresh_token: &str) -> Result<TokenSet, ProviderError> {
-        let params = token::refresh_grant(refresh_token);
-        let endpoint = self.discovery()?.token_endpoint;
-        token::parse_response(&endpoint, &self.post_as_client(&endpoint, params)?)
+        self.code_flow()?.refresh(refresh_token)
     }
 
     /// The user's claims: the ID token's, merged with userinfo's (OIDC Core 5.3.2: the
@@ -243,7 +227,7 @@ impl<'a> OidcClient<'a> {
                 "the discovery document names no introspection_endpoint".into(),
             )
         })?;
-        let response = self.post_as_client(
+        let response = self.code_flow()?.post_as_client(
             &url,
             vec![("token", token), ("token_type_hint", "access_token")],
         )?;
@@ -266,26 +250,7 @@ impl<'a> OidcClient<'a> {
 
     /// RFC 7009 revocation, where the provider advertises an endpoint.
     pub fn revoke(&self, token: &str, kind: TokenKind) -> Result<(), ProviderError> {
-        let url = self
-            .discovery()?
-            .revocation_endpoint
-            .ok_or(ProviderError::Unsupported)?;
-        let hint = match kind {
-            TokenKind::AccessToken => "access_token",
-            TokenKind::RefreshToken => "refresh_token",
-        };
-        let response =
-            self.post_as_client(&url, vec![("token", token), ("token_type_hint", hint)])?;
-        // RFC 7009 2.2: 200 whether or not the token was valid.
-        if (200..300).contains(&response.status) {
-            return Ok(());
-        }
-        Err(match token::parse_response(&url, &response) {
-            Err(error) => error,
-            Ok(_) => {
-                ProviderError::UpstreamError(format!("{url} answered HTTP {}", response.status))
-            }
-        })
+        self.code_flow()?.revoke(token, kind)
     }
 }
 
@@ -318,7 +283,7 @@ impl Default for ClaimNames<'_> {
 }
 
 /// Map standard OIDC claims (`sub`, `preferred_username`, `email`, ...) to [`Claims`].
-/// Everything not mapped goes into `extra-json`.
+/// Everything not mapped goes into `extra`.
 pub fn map_claims(
     claims: &Map<String, Value>,
     names: &ClaimNames,
@@ -353,7 +318,7 @@ pub fn map_claims(
         name: text("name"),
         groups: string_list(claim_path(claims, names.groups)),
         roles: string_list(claim_path(claims, names.roles)),
-        extra_json: Value::Object(extra).to_string(),
+        extra: Value::Object(extra),
     })
 }
 
@@ -446,8 +411,8 @@ mod tests {
         assert_eq!(mapped.groups, vec!["a", "b"]);
         assert_eq!(mapped.roles, vec!["admin"]);
         assert_eq!(
-            mapped.extra_json,
-            r#"{"realm_access":{"roles":["admin"]},"tenant":"t"}"#
+            mapped.extra,
+            json!({"realm_access":{"roles":["admin"]},"tenant":"t"})
         );
     }
 }

@@ -8,6 +8,8 @@ use authhost::provider::types::{
     TokenSet,
 };
 
+// Exported on wasm only: a native build (`cargo build --workspace`) links no exports.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Legacy;
 
 impl exports::authhost::provider::oauth_provider::Guest for Legacy {
@@ -60,4 +62,5 @@ impl exports::authhost::provider::oauth_provider::Guest for Legacy {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Legacy);

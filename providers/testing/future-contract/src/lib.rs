@@ -2,6 +2,8 @@
 
 wit_bindgen::generate!({ world: "provider", path: "wit" });
 
+// Exported on wasm only: a native build (`cargo build --workspace`) links no exports.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Future;
 
 impl exports::authhost::provider::oauth_provider::Guest for Future {
@@ -10,4 +12,5 @@ impl exports::authhost::provider::oauth_provider::Guest for Future {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Future);

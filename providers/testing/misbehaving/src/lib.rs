@@ -1,24 +1,20 @@
 //! Misbehaves on purpose, by the `mode` setting; see ../README.md.
 
-use authhost_provider_sdk::bindings::authhost::provider::http_client::{self, Request};
+use authhost_provider_sdk::settings::specs;
+use authhost_provider_sdk::transport::{self, Request};
 use authhost_provider_sdk::{
     AuthorizeRequest, Claims, ClientAuth, CodeExchange, Provider, ProviderConfig, ProviderError,
-    ProviderInfo, SettingKind, SettingSpec, TokenAudience, TokenKind, TokenSet, settings,
+    ProviderInfo, Setting, TokenSet,
 };
+use serde_json::json;
 
 struct Misbehaving;
 
 authhost_provider_sdk::export!(Misbehaving);
 
-fn text(name: &str, kind: SettingKind) -> SettingSpec {
-    SettingSpec {
-        name: name.into(),
-        kind,
-        required: false,
-        default_value: None,
-        description: String::new(),
-    }
-}
+const MODE: Setting = Setting::text("mode", "");
+const URL: Setting = Setting::url("url", "");
+const CLIENT_AUTH: Setting = Setting::text("client_auth", "");
 
 /// A value handed back through `authorize-url`, whose output the host only accepts as
 /// a URL on an allowed host: `https://upstream.test/result?value=<value>`.
@@ -28,7 +24,7 @@ fn result(value: &str) -> Result<String, ProviderError> {
 
 fn send(method: &str, url: &str, auth: ClientAuth) -> Result<String, ProviderError> {
     let body = (method == "POST").then(|| b"grant_type=test".to_vec());
-    let response = http_client::send(&Request {
+    let response = transport::send(&Request {
         method: method.into(),
         url: url.into(),
         headers: vec![(
@@ -47,7 +43,7 @@ fn send(method: &str, url: &str, auth: ClientAuth) -> Result<String, ProviderErr
 }
 
 fn mode(config: &ProviderConfig) -> &str {
-    settings::get(config, "mode").unwrap_or("ok")
+    MODE.get(config).unwrap_or("ok")
 }
 
 impl Provider for Misbehaving {
@@ -57,14 +53,11 @@ impl Provider for Misbehaving {
             display_name: "Misbehaving (tests only)".into(),
             version: "0.0.1".into(),
             default_scopes: vec![],
-            settings: vec![
-                text("mode", SettingKind::Text),
-                text("url", SettingKind::Url),
-                text("client_auth", SettingKind::Text),
-            ],
+            settings: specs(&[MODE, URL, CLIENT_AUTH]),
             supports_pkce: false,
             supports_refresh: false,
             supports_revoke: false,
+            default_allowed_hosts: vec![],
         }
     }
 
@@ -72,7 +65,7 @@ impl Provider for Misbehaving {
         config: ProviderConfig,
         req: AuthorizeRequest,
     ) -> Result<String, ProviderError> {
-        let url = settings::get(&config, "url").unwrap_or("");
+        let url = URL.get(&config).unwrap_or("");
         match mode(&config) {
             "ok" => Ok(format!(
                 "https://upstream.test/authorize?state={}",
@@ -106,7 +99,7 @@ impl Provider for Misbehaving {
             "panic" => panic!("misbehaving provider panics on purpose"),
             "http" => send("GET", url, ClientAuth::None),
             "post" => {
-                let auth = match settings::get(&config, "client_auth") {
+                let auth = match CLIENT_AUTH.get(&config) {
                     Some("basic") => ClientAuth::Basic,
                     Some("form-post") => ClientAuth::FormPost,
                     _ => ClientAuth::None,
@@ -139,10 +132,6 @@ impl Provider for Misbehaving {
         })
     }
 
-    fn refresh(_: ProviderConfig, _: String) -> Result<TokenSet, ProviderError> {
-        Err(ProviderError::Unsupported)
-    }
-
     fn user_claims(config: ProviderConfig, _: TokenSet) -> Result<Claims, ProviderError> {
         let mut claims = Claims {
             subject: "user-1".into(),
@@ -152,29 +141,16 @@ impl Provider for Misbehaving {
             name: Some("Zoë Ærø".into()),
             groups: vec!["エンジニア".into()],
             roles: vec![],
-            extra_json: "{}".into(),
+            extra: json!({}),
         };
         match mode(&config) {
             "claims-control" => claims.subject = "user-1\r\nX-Authhost-Groups: admins".into(),
             "claims-huge" => claims.groups = (0..10_000).map(|i| format!("group-{i}")).collect(),
-            "claims-extra" => claims.extra_json = "[\"not an object\"]".into(),
+            "claims-extra" => claims.extra = json!(["not an object"]),
             _ => {}
         }
         Ok(claims)
     }
 
-    fn revoke(_: ProviderConfig, _: String, _: TokenKind) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported)
-    }
-}
-
-/// This test component cannot tell.
-impl TokenAudience for Misbehaving {
-    fn can_check(_config: ProviderConfig) -> bool {
-        false
-    }
-
-    fn issued_to_client(_config: ProviderConfig, _token: String) -> Result<bool, ProviderError> {
-        Err(ProviderError::Unsupported)
-    }
+    // refresh, revoke and the audience check: the defaults (unsupported, no code flow).
 }
