@@ -9,7 +9,7 @@
 
 use authhost::config::Config;
 use authhost::registry::{BUNDLED, Registry};
-use authhost::runtime::{self, InstanceSpec, ProviderInstance, Runtime, RuntimeConfig};
+use authhost::runtime::{self, InstanceSpec, ProviderInstance, Runtime, RuntimeOptions};
 use axum::Json;
 use axum::routing::get;
 use serde_json::json;
@@ -152,9 +152,9 @@ async fn bench() {
 }
 
 fn new_runtime(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
-    Runtime::new(RuntimeConfig {
+    Runtime::new(RuntimeOptions {
         cache_dir,
-        ..RuntimeConfig::default()
+        ..RuntimeOptions::default()
     })
     .unwrap()
 }

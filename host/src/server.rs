@@ -22,7 +22,7 @@ use crate::oauth::{
 };
 use crate::rate_limit::{Endpoint, RateLimits};
 use crate::registry::Registry;
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::state::AppState;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, State};
@@ -37,8 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The component runtime's settings from the config file.
-pub fn runtime_config(config: &Config) -> RuntimeConfig {
-    RuntimeConfig {
+pub fn runtime_config(config: &Config) -> RuntimeOptions {
+    RuntimeOptions {
         cache_dir: config.runtime.compile_cache.then(|| {
             config
                 .runtime
@@ -76,7 +76,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     )?);
     let signer = Arc::new(Signer::load(&store, &sealer, &issuer, clock.now()).await?);
     let metrics = Arc::new(Metrics::new());
-    let runtime = Runtime::new(RuntimeConfig {
+    let runtime = Runtime::new(RuntimeOptions {
         metrics: Some(metrics.clone()),
         ..runtime_config(&config)
     })?;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::registry::Registry;
-use crate::runtime::{Runtime, RuntimeConfig, SettingKind};
+use crate::runtime::{Runtime, RuntimeOptions, SettingKind};
 use anyhow::Context;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -94,7 +94,7 @@ async fn conformance(config: &Config, file: &Path, settings: Option<&Path>) -> a
         }
         None => Default::default(),
     };
-    let runtime = Runtime::new(RuntimeConfig {
+    let runtime = Runtime::new(RuntimeOptions {
         cache_dir: None,
         ..crate::server::runtime_config(config)
     })?;
@@ -109,7 +109,7 @@ async fn conformance(config: &Config, file: &Path, settings: Option<&Path>) -> a
 
 async fn inspect(config: &Config, file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let runtime = Runtime::new(RuntimeConfig {
+    let runtime = Runtime::new(RuntimeOptions {
         cache_dir: None,
         ..crate::server::runtime_config(config)
     })?;

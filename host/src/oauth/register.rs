@@ -108,7 +108,12 @@ pub async fn register(
         error
     })?;
     // Said first: a machine registering itself usually has no redirect URIs either.
-    if request.grant_types.iter().flatten().any(|g| g == "client_credentials") {
+    if request
+        .grant_types
+        .iter()
+        .flatten()
+        .any(|g| g == "client_credentials")
+    {
         return Err(OAuthError::invalid_client_metadata(
             "machine clients (client_credentials) are registered by the operator: \
              `authhost clients add --machine`",

@@ -4,9 +4,9 @@
 use super::Runtime;
 use super::bindings::{ExportIndices, Exports, HttpError, ProviderError, Request, Response};
 use super::error::CallError;
-use super::kv::KvCache;
-use super::outbound::{self, ClientCredentials, OutboundPolicy};
-use super::sandbox::{AllowList, Limits};
+
+use super::outbound::{self, OutboundPolicy};
+use super::sandbox::Sandbox;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,32 +21,6 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How much of a panicking guest's stderr is kept for the error message.
 const STDERR_CAPACITY: usize = 4096;
-
-/// What every call of one configured provider instance shares.
-pub struct Sandbox {
-    /// The instance id, for errors and logs.
-    pub name: String,
-    pub allowed: AllowList,
-    pub limits: Limits,
-    pub credentials: ClientCredentials,
-    pub cache: KvCache,
-}
-
-impl Sandbox {
-    /// No network, default limits: for `info` at load time.
-    pub fn isolated(name: &str) -> Sandbox {
-        Sandbox {
-            name: name.to_string(),
-            allowed: AllowList::default(),
-            limits: Limits::default(),
-            credentials: ClientCredentials {
-                client_id: String::new(),
-                client_secret: None,
-            },
-            cache: KvCache::default(),
-        }
-    }
-}
 
 /// The store's data for one call.
 pub struct CallState {

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Providers cache a handful of things (discovery documents, JWKS); the bounds keep a
+/// misbehaving one to at most 64 MiB, and anything cached is re-fetched within a day.
 const MAX_ENTRIES: usize = 256;
 const MAX_VALUE_BYTES: usize = 256 << 10;
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);

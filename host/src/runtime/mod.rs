@@ -17,11 +17,11 @@ pub use bindings::{
     AuthorizeRequest, CONTRACT_EXPORT, CONTRACT_VERSION, Claims, CodeExchange, ProviderError,
     ProviderInfo, SettingKind, SettingSpec, TokenKind, TokenSet,
 };
-pub use call::Sandbox;
+
 pub use error::{CallError, LoadError};
 pub use instance::{InstanceSpec, ProviderInstance};
 pub use outbound::ClientCredentials;
-pub use sandbox::{AllowList, Limits};
+pub use sandbox::{AllowList, Limits, Sandbox};
 
 use bindings::{ExportIndices, Provider};
 use call::{CallState, EPOCH_TICK};
@@ -35,7 +35,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 /// Settings of the runtime as a whole (per-provider limits live in [`Limits`]).
 #[derive(Debug, Clone)]
-pub struct RuntimeConfig {
+pub struct RuntimeOptions {
     /// Where compiled components are cached; `None` compiles on every start.
     pub cache_dir: Option<PathBuf>,
     /// Calls that may run at the same time (pooling allocator slots).
@@ -46,9 +46,9 @@ pub struct RuntimeConfig {
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
-impl Default for RuntimeConfig {
+impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeConfig {
+        RuntimeOptions {
             cache_dir: None,
             max_concurrent_calls: 256,
             max_memory_bytes: 256 << 20,
@@ -94,7 +94,7 @@ impl std::fmt::Debug for ProviderComponent {
 }
 
 impl Runtime {
-    pub fn new(config: RuntimeConfig) -> anyhow::Result<Arc<Runtime>> {
+    pub fn new(config: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
         let slots = config.max_concurrent_calls.max(1);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots)

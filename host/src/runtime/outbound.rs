@@ -9,6 +9,8 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATIO
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+/// IdP APIs redirect once or twice (a regional host, a trailing slash); more is a loop
+/// or a walk off the allowed hosts, each hop of which is checked anyway.
 const MAX_REDIRECTS: usize = 5;
 
 /// The upstream OAuth client credentials of one provider instance.

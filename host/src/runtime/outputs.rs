@@ -7,13 +7,18 @@ use super::bindings::{Claims, TokenSet};
 use super::sandbox::AllowList;
 use url::Url;
 
+/// Browsers take URLs of 8 KiB everywhere; authorization URLs are far shorter.
 const MAX_URL: usize = 8 * 1024;
-/// Upstream tokens: JWTs of large IdPs run to a few KiB.
+/// Upstream tokens: JWTs of large IdPs run to a few KiB; ID tokens with many groups
+/// to more.
 const MAX_TOKEN: usize = 16 * 1024;
 const MAX_ID_TOKEN: usize = 32 * 1024;
+/// Subjects, emails, names: they end up in headers, which proxies cap at 8 KiB in all.
 const MAX_SHORT: usize = 256;
 const MAX_SCOPE: usize = 4 * 1024;
+/// Groups and roles: enterprise users are in hundreds, not thousands.
 const MAX_LIST: usize = 256;
+/// The provider's extra claims, kept with the grant and shown to policies.
 const MAX_EXTRA_ENTRIES: usize = 64;
 const MAX_EXTRA_VALUE: usize = 8 * 1024;
 const MAX_EXTRA_JSON: usize = 16 * 1024;

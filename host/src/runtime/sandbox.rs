@@ -3,6 +3,35 @@
 use std::time::Duration;
 use url::Url;
 
+use super::kv::KvCache;
+use super::outbound::ClientCredentials;
+
+/// What every call of one configured provider instance shares.
+pub struct Sandbox {
+    /// The instance id, for errors and logs.
+    pub name: String,
+    pub allowed: AllowList,
+    pub limits: Limits,
+    pub credentials: ClientCredentials,
+    pub cache: KvCache,
+}
+
+impl Sandbox {
+    /// No network, default limits: for `info` at load time.
+    pub fn isolated(name: &str) -> Sandbox {
+        Sandbox {
+            name: name.to_string(),
+            allowed: AllowList::default(),
+            limits: Limits::default(),
+            credentials: ClientCredentials {
+                client_id: String::new(),
+                client_secret: None,
+            },
+            cache: KvCache::default(),
+        }
+    }
+}
+
 /// Per-call limits. Defaults suit every bundled provider; operators may tune them per
 /// provider instance.
 #[derive(Debug, Clone)]

@@ -8,6 +8,12 @@
 //! assert_eq!(claims.subject, "7");
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test kit reports a broken fixture by panicking, as the test would"
+)]
+
 use crate::transport::{self, HttpError, Installed, Request, Response, Transport};
 use crate::{ClientAuth, ProviderConfig, TokenSet};
 use std::cell::RefCell;

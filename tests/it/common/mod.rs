@@ -10,7 +10,7 @@ pub mod test_server;
 pub mod upstream;
 
 use authhost::runtime::{
-    InstanceSpec, Limits, ProviderComponent, ProviderInstance, Runtime, RuntimeConfig,
+    InstanceSpec, Limits, ProviderComponent, ProviderInstance, Runtime, RuntimeOptions,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,11 +24,11 @@ pub fn runtime() -> Arc<Runtime> {
 }
 
 pub fn runtime_with_cache(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
-    Runtime::new(RuntimeConfig {
+    Runtime::new(RuntimeOptions {
         cache_dir,
         max_concurrent_calls: 32,
         max_memory_bytes: 64 << 20,
-        ..RuntimeConfig::default()
+        ..RuntimeOptions::default()
     })
     .expect("runtime")
 }
