@@ -1,14 +1,13 @@
 //! Client ID metadata documents: a client id that is an https URL names a JSON document
-//! describing the client. Fetched with an SSRF guard (public addresses only, pinned
-//! to the resolved address), a size and a time limit, and cached per Cache-Control.
+//! describing the client. Fetched through the SSRF guard (`guarded_fetch`) within a
+//! time limit, and cached per Cache-Control.
 
 use super::clients::{Client, ClientKind, check_redirect_uri};
+use super::guarded_fetch::{self, FetchError};
 use super::oauth_error::OAuthError;
 use crate::config::ClientMetadataConfig;
-use ipnet::IpNet;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use url::Url;
@@ -121,73 +120,16 @@ impl MetadataDocuments {
     }
 
     async fn fetch(&self, client_id: &str) -> Result<(Client, Duration), DocumentRefusal> {
-        let invalid = |why: &str| DocumentRefusal::Invalid(why.to_string());
         let allow_private = self.config.allow_private_hosts;
         let url = check_client_id(client_id, allow_private).map_err(DocumentRefusal::Invalid)?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| invalid("has no host"))?
-            .to_string();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        let fetched = guarded_fetch::get(&url, allow_private, self.config.max_bytes)
             .await
-            .map_err(|e| DocumentRefusal::Unreachable(format!("cannot resolve {host}: {e}")))?
-            .collect();
-        let addr = *addrs
-            .first()
-            .ok_or_else(|| DocumentRefusal::Unreachable(format!("{host} has no address")))?;
-        if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
-            return Err(DocumentRefusal::Invalid(format!(
-                "{host} resolves to a non-public address"
-            )));
-        }
-        // Pinned to the address just checked, so a second lookup cannot swap it.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .resolve(&host, addr)
-            .build()
-            .map_err(|e| DocumentRefusal::Unreachable(e.to_string()))?;
-        let mut response = http
-            .get(url.clone())
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                DocumentRefusal::Unreachable(format!("fetch failed: {}", e.without_url()))
+            .map_err(|e| match e {
+                FetchError::Refused(why) => DocumentRefusal::Invalid(why),
+                FetchError::Unreachable(why) => DocumentRefusal::Unreachable(why),
             })?;
-        let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(DocumentRefusal::Unreachable(format!(
-                "fetch answered HTTP {}",
-                status.as_u16()
-            )));
-        }
-        if !status.is_success() {
-            return Err(DocumentRefusal::Invalid(format!(
-                "fetch answered HTTP {}",
-                status.as_u16()
-            )));
-        }
-        let ttl = cache_ttl(
-            response
-                .headers()
-                .get("cache-control")
-                .and_then(|v| v.to_str().ok()),
-        );
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| DocumentRefusal::Unreachable(e.without_url().to_string()))?
-        {
-            if body.len() + chunk.len() > self.config.max_bytes {
-                return Err(DocumentRefusal::Invalid(format!(
-                    "document larger than {} bytes",
-                    self.config.max_bytes
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let ttl = cache_ttl(fetched.cache_control.as_deref());
+        let body = fetched.body;
         let client = parse_document(client_id, &body).map_err(DocumentRefusal::Invalid)?;
         Ok((client, ttl))
     }
@@ -310,104 +252,9 @@ fn cache_ttl(cache_control: Option<&str>) -> Duration {
         .min(MAX_TTL)
 }
 
-/// Ranges that are not the public internet (IANA's special-purpose registries):
-/// private, loopback, link-local, shared, documentation, benchmarking, multicast,
-/// reserved, and the IPv6 prefixes that embed or tunnel to other addresses (NAT64,
-/// 6to4, Teredo and the rest of 2001::/23).
-const NOT_GLOBAL: &[&str] = &[
-    "0.0.0.0/8",
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.0.0.0/24",
-    "192.0.2.0/24",
-    "192.88.99.0/24",
-    "192.168.0.0/16",
-    "198.18.0.0/15",
-    "198.51.100.0/24",
-    "203.0.113.0/24",
-    "224.0.0.0/4",
-    "240.0.0.0/4",
-    "::/128",
-    "::1/128",
-    "::/96",
-    "64:ff9b::/96",
-    "64:ff9b:1::/48",
-    "100::/64",
-    "2001::/23",
-    "2001:db8::/32",
-    "2002::/16",
-    "3fff::/20",
-    "5f00::/16",
-    "fc00::/7",
-    "fe80::/10",
-    "fec0::/10",
-    "ff00::/8",
-];
-
-/// Whether `ip` is a global address: none of [`NOT_GLOBAL`], and IPv4-mapped IPv6
-/// addresses judged by their IPv4 address.
-fn is_public(ip: IpAddr) -> bool {
-    static RANGES: OnceLock<Vec<IpNet>> = OnceLock::new();
-    let ranges = RANGES.get_or_init(|| NOT_GLOBAL.iter().filter_map(|r| r.parse().ok()).collect());
-    if let IpAddr::V6(v6) = ip
-        && let Some(v4) = v6.to_ipv4_mapped()
-    {
-        return is_public(IpAddr::V4(v4));
-    }
-    !ranges.iter().any(|range| range.contains(&ip))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_global_addresses_are_public() {
-        assert_eq!(
-            NOT_GLOBAL.len(),
-            NOT_GLOBAL
-                .iter()
-                .filter(|r| r.parse::<IpNet>().is_ok())
-                .count()
-        );
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-            "0.0.0.0",
-            "224.0.0.1",
-            "239.255.255.250",
-            "240.0.0.1",
-            "255.255.255.255",
-            "198.18.0.1",
-            "198.19.255.254",
-            "192.0.0.8",
-            "192.88.99.1",
-            "64:ff9b::a00:1",
-            "64:ff9b::808:808",
-            "2002:a00:1::1",
-            "2001:0:4136:e378::1",
-            "2001:db8::1",
-            "ff02::1",
-            "::10.0.0.1",
-            "fec0::1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
     #[test]
     fn client_ids_are_taken_as_written() {
         assert!(check_client_id("https://app.example.com/oauth/client.json", false).is_ok());

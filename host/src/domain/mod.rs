@@ -15,6 +15,7 @@
 //!   [`client_assertion`]: clients proving who they are with signed JWTs.
 //! - [`oauth_error`]: OAuth error codes and what they mean.
 //! - [`pkce`]: S256 challenges and their verifiers.
+//! - [`guarded_fetch`]: fetching what others' URLs name, with an SSRF guard.
 //! - [`cache`]: a map whose entries expire, for verified tokens and grants.
 
 pub mod cache;
@@ -22,6 +23,7 @@ pub mod client_assertion;
 pub mod client_metadata;
 pub mod clients;
 pub mod grants;
+pub mod guarded_fetch;
 pub mod keys;
 pub mod oauth_error;
 pub mod pkce;
