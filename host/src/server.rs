@@ -10,6 +10,7 @@ use crate::dev;
 use crate::domain::client_metadata::MetadataDocuments;
 use crate::domain::clients::Clients;
 use crate::domain::grants::Grants;
+use crate::domain::id_jag::TrustedIssuers;
 use crate::domain::keys::Signer;
 use crate::domain::resources::Resources;
 use crate::domain::sign_in::SignIns;
@@ -113,6 +114,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         config.tokens.clone(),
     );
     let sign_ins = SignIns::new(store.clone(), sealer.clone(), clock.clone());
+    let trusted_issuers = TrustedIssuers::new(&config.enterprise).map_err(ConfigErrors)?;
     let resources = Resources::new(
         &issuer,
         routes.iter().map(|r| r.protected.clone()).collect(),
@@ -129,6 +131,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clients,
         grants,
         sign_ins,
+        trusted_issuers,
         resources,
         metrics,
         audit,

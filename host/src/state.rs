@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::crypto::Sealer;
 use crate::domain::clients::Clients;
 use crate::domain::grants::Grants;
+use crate::domain::id_jag::TrustedIssuers;
 use crate::domain::keys::Signer;
 use crate::domain::resources::Resources;
 use crate::domain::sign_in::SignIns;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub clients: Arc<Clients>,
     pub grants: Grants,
     pub sign_ins: SignIns,
+    /// Enterprise identity providers whose ID-JAGs `/token` redeems.
+    pub trusted_issuers: TrustedIssuers,
     pub resources: Resources,
     pub metrics: Arc<Metrics>,
     pub audit: Arc<Audit>,

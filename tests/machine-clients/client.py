@@ -1,7 +1,11 @@
-"""A machine (no user, no browser) calling an MCP server behind authhost with the
-official MCP Python SDK's client-credentials extension: `ClientCredentialsOAuthProvider`
-(a client secret, Basic or in the form) or `PrivateKeyJWTOAuthProvider` (a signed
-assertion, RFC 7523). Runs in the venv of tests/mcp-servers/py (it pins `mcp`).
+"""MCP clients without a browser calling an MCP server behind authhost, with the
+official MCP Python SDK's authorization extensions. Runs in the venv of
+tests/mcp-servers/py (it pins `mcp`).
+
+- client credentials: `ClientCredentialsOAuthProvider` (a client secret, Basic or in
+  the form) or `PrivateKeyJWTOAuthProvider` (a signed assertion, RFC 7523);
+- enterprise-managed authorization: `IdentityAssertionOAuthProvider` redeeming an
+  ID-JAG that this script signs as the enterprise identity provider would.
 
     client.py keygen DIR
         writes DIR/key.pem (an EC P-256 private key) and DIR/jwks.json (its public key)
@@ -9,6 +13,10 @@ assertion, RFC 7523). Runs in the venv of tests/mcp-servers/py (it pins `mcp`).
                    (--secret S [--post] | --key DIR) [--scope S]
         calls the `whoami` tool; prints {"ok": true, "whoami": {...}, "tokens": n}
         or {"ok": false, "error": "..."}
+    client.py id-jag --url URL --issuer ISSUER --client-id ID --secret S
+                     --idp-key DIR --idp-issuer IDP --subject SUB [--email E]
+                     [--groups a,b] [--scope S]
+        the same call, with an access token for an ID-JAG signed by DIR/key.pem
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 import httpx2
+import time
+import uuid
+
+import jwt
+from mcp.client.auth.extensions.identity_assertion import IdentityAssertionOAuthProvider
 from mcp.client.auth.extensions.client_credentials import (
     ClientCredentialsOAuthProvider,
     PrivateKeyJWTOAuthProvider,
@@ -99,6 +112,47 @@ async def call(args: argparse.Namespace) -> dict:
             scope=args.scope,
             issuer=args.issuer,
         )
+    return await call_with(args, auth, storage)
+
+
+async def id_jag(args: argparse.Namespace) -> dict:
+    """As the enterprise IdP: sign an ID-JAG for the user, for authhost and the server."""
+    with open(os.path.join(args.idp_key, "key.pem")) as f:
+        idp_key = f.read()
+
+    async def assertion(audience: str, resource: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": args.idp_issuer,
+            "sub": args.subject,
+            "aud": audience,
+            "client_id": args.client_id,
+            "resource": resource,
+            "jti": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + 300,
+        }
+        if args.email:
+            claims["email"] = args.email
+        if args.groups:
+            claims["groups"] = args.groups.split(",")
+        headers = {"typ": "oauth-id-jag+jwt", "kid": "machine-1"}
+        return jwt.encode(claims, idp_key, algorithm="ES256", headers=headers)
+
+    storage = MemoryStorage()
+    auth = IdentityAssertionOAuthProvider(
+        server_url=args.url,
+        storage=storage,
+        client_id=args.client_id,
+        client_secret=args.secret,
+        issuer=args.issuer,
+        assertion_provider=assertion,
+        scope=args.scope,
+    )
+    return await call_with(args, auth, storage)
+
+
+async def call_with(args: argparse.Namespace, auth, storage: MemoryStorage) -> dict:
     async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
         async with streamable_http_client(args.url, http_client=http) as (read, write, *_):
             async with ClientSession(read, write) as session:
@@ -127,13 +181,19 @@ def main() -> None:
     c.add_argument("--key")
     c.add_argument("--jti", help="a fixed jti (to replay an assertion)")
     c.add_argument("--scope")
+    j = sub.add_parser("id-jag")
+    for name in ["--url", "--issuer", "--client-id", "--secret", "--idp-key", "--idp-issuer", "--subject"]:
+        j.add_argument(name, required=True)
+    j.add_argument("--email")
+    j.add_argument("--groups")
+    j.add_argument("--scope")
     args = parser.parse_args()
     if args.command == "keygen":
         keygen(args.dir)
         print(json.dumps({"ok": True}))
         return
     try:
-        out = asyncio.run(call(args))
+        out = asyncio.run(id_jag(args) if args.command == "id-jag" else call(args))
     except BaseException as e:  # the SDK raises exception groups from task groups
         while isinstance(e, BaseExceptionGroup) and e.exceptions:
             e = e.exceptions[0]

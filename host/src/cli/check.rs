@@ -25,6 +25,9 @@ pub async fn check(config: &Config) -> Vec<String> {
             problems.push(format!("registration.allowed_redirect_uris: {e}"));
         }
     }
+    if let Err(list) = crate::domain::id_jag::TrustedIssuers::new(&config.enterprise) {
+        problems.extend(list);
+    }
     if let Err(e) = Clients::new(&config.clients, None) {
         problems.push(format!("clients: {e:#}"));
     }

@@ -2,9 +2,11 @@
 //! on one machine. Provider blocks take common keys plus the component's own settings.
 //! `examples/config.toml` documents every key with its default.
 
+mod enterprise;
 mod load;
 mod mcp;
 
+pub use enterprise::{ClaimNames, EnterpriseConfig, TrustedIssuerConfig};
 pub use load::ConfigErrors;
 pub use mcp::{
     AuthMode, IdentityConfig, McpServerConfig, PolicyConfig, PromptRule, ResourceRule, ToolRule,
@@ -50,6 +52,8 @@ pub struct Config {
     /// `[scopes] "mcp:admin" = ["mcp:write", "mcp:read"]`. Every scope check honours it.
     #[serde(default)]
     pub scopes: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub enterprise: EnterpriseConfig,
 }
 
 /// Requests per minute per client address (burst: as many at once); 0 turns one off.

@@ -38,9 +38,13 @@ pub struct AccessClaims {
     /// machine client's token (client_credentials), which no user signed in for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
-    /// The provider instance the user signed in with (`None` without a user).
+    /// The provider instance the user signed in with, or the enterprise issuer that
+    /// vouched for the user (`None` for a machine client).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp: Option<String>,
+    /// How a token without a grant came to be: `client_credentials` or `id_jag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,8 @@
 //!   [`client_assertion`]: clients proving who they are with signed JWTs.
 //! - [`oauth_error`]: OAuth error codes and what they mean.
 //! - [`pkce`]: S256 challenges and their verifiers.
+//! - [`id_jag`]: enterprise identity providers' assertions that a user may use a
+//!   client at an MCP server.
 //! - [`guarded_fetch`]: fetching what others' URLs name, with an SSRF guard.
 //! - [`cache`]: a map whose entries expire, for verified tokens and grants.
 
@@ -24,6 +26,7 @@ pub mod client_metadata;
 pub mod clients;
 pub mod grants;
 pub mod guarded_fetch;
+pub mod id_jag;
 pub mod keys;
 pub mod oauth_error;
 pub mod pkce;

@@ -25,6 +25,8 @@ pub enum Via {
     Oauth,
     /// A machine client's own token (client_credentials): no user behind it.
     ClientCredentials,
+    /// A user an enterprise identity provider vouched for (an ID-JAG).
+    IdJag,
     ApiKey,
     ClientToken,
     StaticToken,
@@ -35,6 +37,7 @@ impl Via {
         match self {
             Via::Oauth => "oauth",
             Via::ClientCredentials => "client_credentials",
+            Via::IdJag => "id_jag",
             Via::ApiKey => "api_key",
             Via::ClientToken => "client_token",
             Via::StaticToken => "static_token",
@@ -208,7 +211,10 @@ async fn access_token(
     };
     let claims = &verified.claims;
     let Some(grant_id) = &claims.gid else {
-        return machine_client(state, &verified).await;
+        return match claims.auth.as_deref() {
+            Some("id_jag") => Ok(vouched_user(&verified)),
+            _ => machine_client(state, &verified).await,
+        };
     };
     let (grant, identity) = active_grant(state, grant_id).await?;
     Ok(Caller {
@@ -223,6 +229,29 @@ async fn access_token(
             sealed: grant.upstream_tokens.clone(),
         },
     })
+}
+
+/// A user an enterprise identity provider vouched for (an ID-JAG): who the token
+/// says, until it expires; there is no grant to revoke behind it.
+fn vouched_user(verified: &VerifiedToken) -> Caller {
+    let claims = &verified.claims;
+    let user = User {
+        sub: claims.sub.clone(),
+        email: claims.email.clone(),
+        name: claims.name.clone(),
+        preferred_username: claims.preferred_username.clone(),
+        groups: claims.groups.clone(),
+        roles: claims.roles.clone(),
+        extra: serde_json::Value::Object(Default::default()),
+        ..User::default()
+    };
+    Caller {
+        client_id: Some(claims.client_id.clone()),
+        provider: claims.idp.clone(),
+        scopes: verified.scopes.clone(),
+        upstream: UpstreamToken::None,
+        ..Caller::new(Via::IdJag, user)
+    }
 }
 
 /// A machine client's token: good while its client is still a machine client, whose

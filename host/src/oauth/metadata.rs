@@ -2,6 +2,7 @@
 //! RFC 9728 protected resource metadata, and the JWKS.
 
 use crate::domain::client_assertion;
+use crate::domain::id_jag;
 use crate::domain::resources::ProtectedResource as Resource;
 use crate::state::AppState;
 use axum::Json;
@@ -43,6 +44,10 @@ fn server_metadata(state: &AppState) -> Value {
         .iter()
         .map(|alg| format!("{alg:?}"))
         .collect();
+    let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials"];
+    if !state.trusted_issuers.is_empty() {
+        grant_types.push(id_jag::GRANT_TYPE);
+    }
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -52,7 +57,7 @@ fn server_metadata(state: &AppState) -> Value {
         "jwks_uri": format!("{issuer}/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": grant_types,
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms,

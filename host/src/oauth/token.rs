@@ -7,6 +7,7 @@ use crate::crypto;
 use crate::domain::client_assertion;
 use crate::domain::clients::{Client, Credential};
 use crate::domain::grants::{Grants, RefreshRefused};
+use crate::domain::id_jag;
 use crate::domain::keys::AccessClaims;
 use crate::domain::pkce;
 use crate::domain::resources::ProtectedResource;
@@ -140,7 +141,7 @@ async fn check_assertion(
     .map_err(OAuthError::invalid_client)?;
     let first_use = state
         .store
-        .use_client_assertion(&client.client_id, &verified.jti, verified.exp)
+        .use_assertion(&client.client_id, &verified.jti, verified.exp)
         .await?;
     if !first_use {
         state.audit.record(Event {
@@ -230,6 +231,19 @@ pub async fn token(
         "client_credentials" => {
             return client_credentials(&state, &client, param("resource"), param("scope"), now)
                 .await;
+        }
+        id_jag::GRANT_TYPE => {
+            let assertion = param("assertion")
+                .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?;
+            return identity_assertion(
+                &state,
+                &client,
+                assertion,
+                param("resource"),
+                param("scope"),
+                now,
+            )
+            .await;
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
@@ -335,6 +349,7 @@ async fn client_credentials(
         scope: scope.clone(),
         gid: None,
         idp: None,
+        auth: Some("client_credentials".into()),
         email: None,
         name: Some(client.name.clone()),
         preferred_username: None,
@@ -353,6 +368,131 @@ async fn client_credentials(
         resource: Some(&resource.name),
         detail: Some("client_credentials".into()),
         ..Event::default()
+    });
+    Ok(token_response(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires - now,
+        "scope": scope,
+    })))
+}
+
+/// An enterprise identity provider's ID-JAG redeemed (the MCP Enterprise-Managed
+/// Authorization extension): the user it names gets an access token for the resource
+/// it names, without a sign-in here; no refresh token (the client asks the identity
+/// provider for a new ID-JAG, which is where access is decided).
+async fn identity_assertion(
+    state: &AppState,
+    client: &Client,
+    assertion: &str,
+    resource: Option<&str>,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<Response, OAuthError> {
+    if state.trusted_issuers.is_empty() {
+        return Err(OAuthError::unsupported_grant_type(
+            "no enterprise identity provider is configured ([[enterprise.issuers]])",
+        ));
+    }
+    // The identity provider knows clients by the ids the operator gave them here.
+    if !client.operator_made() || !client.is_confidential() {
+        return Err(OAuthError::unauthorized_client(
+            "ID-JAGs are redeemed by confidential clients the operator registered",
+        ));
+    }
+    let refused = |why: String| {
+        state.metrics.flow("id_jag", "failed");
+        state.audit.record(Event {
+            event: "sign_in_failed",
+            client_id: Some(&client.client_id),
+            detail: Some(format!("ID-JAG refused: {why}")),
+            ..Event::default()
+        });
+        OAuthError::invalid_grant(why)
+    };
+    let grant = state
+        .trusted_issuers
+        .verify(assertion, &state.issuer, &client.client_id, now)
+        .await
+        .map_err(refused)?;
+    // The resource the ID-JAG names, which the request may repeat but not change.
+    let named = grant
+        .resource
+        .as_deref()
+        .ok_or_else(|| refused("the ID-JAG names no resource".into()))?;
+    let target = state
+        .resources
+        .requested(Some(named))
+        .ok_or_else(|| refused(format!("`{named}` is not an MCP server authhost protects")))?;
+    if let Some(requested) = resource
+        && crate::config::canonical_url(requested).as_deref() != Some(target.url.as_str())
+    {
+        return Err(OAuthError::invalid_target(format!(
+            "the ID-JAG is for {}, not {requested}",
+            target.url
+        )));
+    }
+    // Scopes: those asked for (or the ID-JAG's, or the server's own), each offered by
+    // the server and, when the ID-JAG lists scopes, among them.
+    let vouched: Option<Vec<&str>> = grant
+        .scope
+        .as_deref()
+        .map(|s| s.split_whitespace().collect());
+    let wanted: Vec<&str> = match (scope, &vouched) {
+        (Some(requested), _) => requested.split_whitespace().collect(),
+        (None, Some(vouched)) => vouched.clone(),
+        (None, None) => target.scopes.iter().map(String::as_str).collect(),
+    };
+    if let Some(refused_scope) = wanted
+        .iter()
+        .find(|s| !target.offers_scope(s) || vouched.as_ref().is_some_and(|v| !v.contains(s)))
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope `{refused_scope}` is not offered by {} or not in the ID-JAG",
+            target.url
+        )));
+    }
+    let scope = wanted.join(" ");
+    if !state
+        .store
+        .use_assertion(&grant.issuer, &grant.jti, grant.exp)
+        .await?
+    {
+        return Err(refused("this ID-JAG was redeemed before".into()));
+    }
+    let expires = now + state.config.tokens.access_token_ttl as i64;
+    let user = grant.user;
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: user.sub.clone(),
+        aud: target.url.clone(),
+        exp: expires,
+        iat: now,
+        jti: crypto::random_token(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        gid: None,
+        idp: Some(grant.issuer.clone()),
+        auth: Some("id_jag".into()),
+        email: user.email,
+        name: user.name,
+        preferred_username: user.preferred_username,
+        groups: user.groups,
+        roles: user.roles,
+    };
+    let access_token = state
+        .signer
+        .sign(&claims)
+        .map_err(|e| OAuthError::internal("signing the access token", e))?;
+    state.metrics.flow("id_jag", "completed");
+    state.metrics.token_issued("id_jag");
+    state.audit.record(Event {
+        event: "sign_in",
+        user: Some(&user.sub),
+        client_id: Some(&client.client_id),
+        provider: Some(&grant.issuer),
+        resource: Some(&target.name),
+        detail: Some("id_jag".into()),
     });
     Ok(token_response(json!({
         "access_token": access_token,
@@ -484,6 +624,7 @@ async fn issue_tokens(
         scope: scope.to_string(),
         gid: Some(grant.id.clone()),
         idp: Some(grant.provider.clone()),
+        auth: None,
         email: user.email,
         name: user.name,
         preferred_username: user.preferred_username,

@@ -94,26 +94,6 @@ impl Store {
         Ok(())
     }
 
-    /// Record a client assertion's `jti` as used; false when it was used before (a
-    /// replay), here or on another instance.
-    pub async fn use_client_assertion(
-        &self,
-        client_id: &str,
-        jti: &str,
-        expires_at: i64,
-    ) -> sqlx::Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (client_id, jti) DO NOTHING",
-        )
-        .bind(client_id)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Delete self-registered clients created before `before` and never used.
     pub async fn purge_unused_clients(&self, before: i64) -> sqlx::Result<u64> {
         let done = sqlx::query(

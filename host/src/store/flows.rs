@@ -133,7 +133,27 @@ impl Store {
         .await
     }
 
-    /// Delete authorizations, refresh tokens and used client assertions past their expiry.
+    /// Record a JWT assertion (by its issuer and `jti`) as used; false when it was
+    /// used before (a replay), here or on another instance.
+    pub async fn use_assertion(
+        &self,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO used_assertions (issuer, jti, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (issuer, jti) DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Delete authorizations, refresh tokens and used assertions past their expiry.
     pub async fn purge_expired(&self, now: i64) -> sqlx::Result<()> {
         sqlx::query("DELETE FROM authorizations WHERE expires_at < $1")
             .bind(now - 3600)
@@ -143,7 +163,7 @@ impl Store {
             .bind(now)
             .execute(self.writer())
             .await?;
-        sqlx::query("DELETE FROM client_assertions WHERE expires_at < $1")
+        sqlx::query("DELETE FROM used_assertions WHERE expires_at < $1")
             .bind(now)
             .execute(self.writer())
             .await?;

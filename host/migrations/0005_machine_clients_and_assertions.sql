@@ -6,11 +6,12 @@ ALTER TABLE clients ADD COLUMN machine TEXT;
 -- JWK Set (JSON); such a client has no secret.
 ALTER TABLE clients ADD COLUMN jwks TEXT;
 
--- Client assertions already used (RFC 7523 3: a `jti` is used once), kept until they
--- expire; shared by every instance.
-CREATE TABLE client_assertions (
-    client_id TEXT NOT NULL,
+-- JWT assertions already used, by issuer and `jti` (RFC 7523 3: each is used once):
+-- clients' own assertions (their issuer is the client id) and enterprise identity
+-- providers' ID-JAGs. Kept until they expire; shared by every instance.
+CREATE TABLE used_assertions (
+    issuer TEXT NOT NULL,
     jti TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
-    PRIMARY KEY (client_id, jti)
+    PRIMARY KEY (issuer, jti)
 );

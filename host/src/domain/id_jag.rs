@@ -1,0 +1,308 @@
+//! Identity Assertion Authorization Grants (ID-JAG; the MCP Enterprise-Managed
+//! Authorization extension, draft-ietf-oauth-identity-assertion-authz-grant): an
+//! enterprise identity provider the operator trusts vouches, in a signed JWT, that
+//! its user may use an MCP client at an MCP server; the client redeems it at `/token`
+//! with the RFC 7523 jwt-bearer grant. Verified here: type, signature by the issuer's
+//! current keys, audience, client, lifetime; the caller checks resource, scopes and
+//! single use.
+
+use super::client_assertion::ALGORITHMS;
+use super::guarded_fetch::{self, FetchError};
+use super::user::User;
+use crate::config::{EnterpriseConfig, TrustedIssuerConfig};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// The grant type of RFC 7523 that carries an ID-JAG.
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The JWT `typ` of an ID-JAG: nothing else the issuer signs (ID tokens, access
+/// tokens) is taken for one.
+const TYP: &str = "oauth-id-jag+jwt";
+/// Clock difference tolerated between the issuer and authhost.
+const LEEWAY_SECONDS: i64 = 60;
+/// ID-JAGs are meant to be redeemed at once; one valid for longer is refused, which
+/// also bounds how long a used `jti` is remembered.
+const MAX_LIFETIME_SECONDS: i64 = 600;
+/// How long an issuer's keys are used before they are fetched again.
+const KEYS_TTL: Duration = Duration::from_secs(600);
+/// A key id the cached keys lack triggers a fetch at most this often (a rotation at
+/// the issuer shows at once; a flood of made-up key ids costs one fetch).
+const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// Time limit of one key fetch, and the largest key set accepted.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// A verified ID-JAG: who the user is and what it asks for.
+#[derive(Debug)]
+pub struct IdJag {
+    pub issuer: String,
+    pub user: User,
+    /// The `resource` claim, if any.
+    pub resource: Option<String>,
+    /// The `scope` claim, if any.
+    pub scope: Option<String>,
+    pub jti: String,
+    pub exp: i64,
+}
+
+pub struct TrustedIssuers {
+    issuers: Vec<Trusted>,
+    allow_private: bool,
+}
+
+struct Trusted {
+    config: TrustedIssuerConfig,
+    jwks_url: Url,
+    algorithms: Vec<Algorithm>,
+    /// The issuer's keys and when they were fetched.
+    keys: Mutex<Option<(Arc<JwkSet>, Instant)>>,
+}
+
+impl TrustedIssuers {
+    /// The configured issuers, or every problem with them under its key.
+    pub fn new(config: &EnterpriseConfig) -> Result<TrustedIssuers, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut issuers = Vec::new();
+        for (i, issuer) in config.issuers.iter().enumerate() {
+            let key = |name: &str| format!("enterprise.issuers[{i}].{name}");
+            if issuer.issuer.trim().is_empty() {
+                problems.push(format!("{}: must not be empty", key("issuer")));
+            }
+            if config.issuers[..i]
+                .iter()
+                .any(|o| o.issuer == issuer.issuer)
+            {
+                problems.push(format!(
+                    "{}: `{}` is listed twice",
+                    key("issuer"),
+                    issuer.issuer
+                ));
+            }
+            let jwks_url = match Url::parse(&issuer.jwks_url) {
+                Ok(url) if url.scheme() == "https" => Some(url),
+                Ok(url) if url.scheme() == "http" && config.allow_private_hosts => Some(url),
+                Ok(_) => {
+                    problems.push(format!("{}: must be an https URL", key("jwks_url")));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("{}: `{}`: {e}", key("jwks_url"), issuer.jwks_url));
+                    None
+                }
+            };
+            let mut algorithms = Vec::new();
+            for name in &issuer.algorithms {
+                match Algorithm::from_str(name) {
+                    Ok(alg) if ALGORITHMS.contains(&alg) => algorithms.push(alg),
+                    _ => problems.push(format!(
+                        "{}: `{name}` is not a public-key signing algorithm",
+                        key("algorithms")
+                    )),
+                }
+            }
+            if issuer.algorithms.is_empty() {
+                problems.push(format!("{}: name at least one", key("algorithms")));
+            }
+            if let Some(jwks_url) = jwks_url {
+                issuers.push(Trusted {
+                    config: issuer.clone(),
+                    jwks_url,
+                    algorithms,
+                    keys: Mutex::new(None),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(TrustedIssuers {
+                issuers,
+                allow_private: config.allow_private_hosts,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issuers.is_empty()
+    }
+
+    /// Verify an ID-JAG presented by `client_id` to authhost (`audience`, its issuer).
+    pub async fn verify(
+        &self,
+        id_jag: &str,
+        audience: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<IdJag, String> {
+        let header = jsonwebtoken::decode_header(id_jag)
+            .map_err(|_| "the assertion is not a signed JWT".to_string())?;
+        let typ = header
+            .typ
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if typ != TYP && typ != format!("application/{TYP}") {
+            return Err(format!(
+                "the assertion is not an ID-JAG (typ must be {TYP})"
+            ));
+        }
+        let claimed_issuer = unverified_issuer(id_jag).ok_or("the assertion names no issuer")?;
+        let trusted = self
+            .issuers
+            .iter()
+            .find(|t| t.config.issuer == claimed_issuer)
+            .ok_or_else(|| format!("`{claimed_issuer}` is not a trusted issuer"))?;
+        if !trusted.algorithms.contains(&header.alg) {
+            return Err(format!(
+                "{:?} is not an algorithm accepted from this issuer",
+                header.alg
+            ));
+        }
+        let keys = trusted
+            .keys_for(header.kid.as_deref(), self.allow_private)
+            .await?;
+        let jwk = match &header.kid {
+            Some(kid) => keys.find(kid),
+            None if keys.keys.len() == 1 => keys.keys.first(),
+            None => None,
+        }
+        .ok_or("the assertion is signed by a key the issuer does not publish")?;
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|_| "a key the issuer publishes cannot verify signatures")?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[&trusted.config.issuer]);
+        // Expiry is judged against the caller's clock, below.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(id_jag, &key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidAudience => {
+                        format!("the assertion's audience must be {audience}")
+                    }
+                    ErrorKind::InvalidSignature => {
+                        "the assertion's signature does not verify".to_string()
+                    }
+                    _ => format!("the assertion is not acceptable ({e})"),
+                }
+            })?
+            .claims;
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(String::from);
+        let exp = number("exp").ok_or("the assertion has no expiry")?;
+        if exp + LEEWAY_SECONDS < now {
+            return Err("the assertion has expired".into());
+        }
+        if exp - now > MAX_LIFETIME_SECONDS {
+            return Err(format!(
+                "the assertion is valid for too long (at most {MAX_LIFETIME_SECONDS} s)"
+            ));
+        }
+        if number("iat").is_some_and(|iat| iat > now + LEEWAY_SECONDS) {
+            return Err("the assertion was issued in the future".into());
+        }
+        if text("client_id").as_deref() != Some(client_id) {
+            return Err("the assertion was issued for another client".into());
+        }
+        let jti = text("jti")
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or("the assertion needs a jti (at most 256 characters)")?;
+        let names = &trusted.config.claims;
+        let sub = text(&names.subject)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("the assertion has no `{}`", names.subject))?;
+        let groups = match claims.get(&names.groups) {
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            Some(Value::String(one)) => vec![one.clone()],
+            _ => vec![],
+        };
+        let user = User {
+            sub,
+            email: text(&names.email),
+            name: text(&names.name),
+            preferred_username: text(&names.username),
+            groups,
+            extra: Value::Object(Map::new()),
+            ..User::default()
+        };
+        Ok(IdJag {
+            issuer: trusted.config.issuer.clone(),
+            user,
+            resource: text("resource"),
+            scope: text("scope"),
+            jti,
+            exp,
+        })
+    }
+}
+
+impl Trusted {
+    /// The issuer's keys: cached, fetched again when stale, or when a key id is not
+    /// among them (at most every [`REFETCH_INTERVAL`]).
+    async fn keys_for(
+        &self,
+        kid: Option<&str>,
+        allow_private: bool,
+    ) -> Result<Arc<JwkSet>, String> {
+        let cached = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((keys, fetched)) = &cached {
+            let fresh = fetched.elapsed() < KEYS_TTL;
+            let has_kid = kid.is_none_or(|kid| keys.find(kid).is_some());
+            if fresh && (has_kid || fetched.elapsed() < REFETCH_INTERVAL) {
+                return Ok(keys.clone());
+            }
+        }
+        let fetched = tokio::time::timeout(
+            FETCH_TIMEOUT,
+            guarded_fetch::get(&self.jwks_url, allow_private, MAX_JWKS_BYTES),
+        )
+        .await
+        .unwrap_or_else(|_| Err(FetchError::Unreachable("no answer in time".into())));
+        let keys = fetched
+            .map_err(|e| match e {
+                FetchError::Refused(why) | FetchError::Unreachable(why) => why,
+            })
+            .and_then(|f| {
+                serde_json::from_slice::<JwkSet>(&f.body).map_err(|e| format!("not a JWK Set: {e}"))
+            });
+        match keys {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                *self.keys.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((keys.clone(), Instant::now()));
+                Ok(keys)
+            }
+            Err(why) => {
+                tracing::warn!(
+                    issuer = self.config.issuer,
+                    "fetching the issuer's keys: {why}"
+                );
+                // Keys known a moment ago still verify while the issuer is unreachable.
+                cached
+                    .map(|(keys, _)| keys)
+                    .ok_or_else(|| "the issuer's keys cannot be fetched now".to_string())
+            }
+        }
+    }
+}
+
+/// The `iss` an assertion claims, read before anything is checked: only to pick the
+/// issuer whose keys check it.
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(String::from)
+}
