@@ -7,6 +7,7 @@ mod browser_clients;
 mod client_metadata;
 mod common;
 mod conformance;
+mod delegation;
 mod enterprise;
 mod gateway;
 mod gateway_fail_closed;

@@ -61,6 +61,33 @@ pub struct McpServerConfig {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Let the MCP server exchange its callers' tokens for tokens to other APIs
+    /// (RFC 8693), instead of receiving their upstream tokens.
+    pub delegation: Option<DelegationConfig>,
+}
+
+/// `[mcp_servers.<name>.delegation]`: the MCP server, authenticated as a confidential
+/// client, trades a user's access token it received for a short-lived token to one of
+/// `audiences`, naming it as the actor (`act`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationConfig {
+    /// The confidential client (`[[clients]]` or `authhost clients add`) the MCP
+    /// server authenticates as at `/token`.
+    pub client_id: String,
+    /// The APIs it may get tokens for (their audience identifiers).
+    pub audiences: Vec<String>,
+    /// Scopes those tokens may carry (each also held by the user's token); empty: any
+    /// of the user's.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Their lifetime (seconds); never beyond the user's token.
+    #[serde(default = "default_delegation_ttl")]
+    pub token_ttl: u64,
+}
+
+fn default_delegation_ttl() -> u64 {
+    300
 }
 
 impl Default for McpServerConfig {
@@ -87,6 +114,7 @@ impl Default for McpServerConfig {
             max_request_bytes: default_max_request_bytes(),
             identity: IdentityConfig::default(),
             policy: PolicyConfig::default(),
+            delegation: None,
         }
     }
 }

@@ -9,7 +9,8 @@ mod mcp;
 pub use enterprise::{ClaimNames, EnterpriseConfig, TrustedIssuerConfig};
 pub use load::ConfigErrors;
 pub use mcp::{
-    AuthMode, IdentityConfig, McpServerConfig, PolicyConfig, PromptRule, ResourceRule, ToolRule,
+    AuthMode, DelegationConfig, IdentityConfig, McpServerConfig, PolicyConfig, PromptRule,
+    ResourceRule, ToolRule,
 };
 
 use crate::runtime::Limits;

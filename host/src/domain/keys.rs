@@ -22,6 +22,13 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// The JWT type of identity tokens sent to MCP servers.
 pub const IDENTITY_TOKEN_TYPE: &str = "authhost-identity+jwt";
 
+/// The party acting for a token's subject (RFC 8693 4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The client id of the MCP server that exchanged the user's token.
+    pub sub: String,
+}
+
 /// The claims of an authhost access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -45,6 +52,10 @@ pub struct AccessClaims {
     /// How a token without a grant came to be: `client_credentials` or `id_jag`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
+    /// Who acts for the subject (RFC 8693 4.1): the MCP server that exchanged the
+    /// user's token for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

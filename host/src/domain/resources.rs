@@ -2,7 +2,7 @@
 //! for (RFC 8707 resource indicators), which scopes they offer, and who signs users in.
 //! The gateway adds what it needs to reach and police each one (`gateway/resource.rs`).
 
-use crate::config::AuthMode;
+use crate::config::{AuthMode, DelegationConfig};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub struct ProtectedResource {
     pub auth: AuthMode,
     /// The lifetime of identity tokens sent to it (seconds).
     pub identity_token_ttl: u64,
+    /// Token exchange for it, when the operator allows it.
+    pub delegation: Option<DelegationConfig>,
 }
 
 impl ProtectedResource {
@@ -97,6 +99,7 @@ mod tests {
             offered_scopes: vec!["mcp".into()],
             auth,
             identity_token_ttl: 60,
+            delegation: None,
         })
     }
 

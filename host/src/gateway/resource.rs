@@ -183,6 +183,32 @@ pub fn build(
                 )),
             }
         }
+        if let Some(delegation) = &server.delegation {
+            if server.auth != AuthMode::OauthProxy {
+                problems.push(format!(
+                    "{}: only oauth_proxy servers receive authhost's tokens to exchange",
+                    key("delegation")
+                ));
+            }
+            if delegation.client_id.trim().is_empty() {
+                problems.push(format!(
+                    "{}: must name a client",
+                    key("delegation.client_id")
+                ));
+            }
+            if delegation.audiences.is_empty() {
+                problems.push(format!(
+                    "{}: name at least one",
+                    key("delegation.audiences")
+                ));
+            }
+            if !(1..=3600).contains(&delegation.token_ttl) {
+                problems.push(format!(
+                    "{}: between 1 and 3600 seconds",
+                    key("delegation.token_ttl")
+                ));
+            }
+        }
         if server.forward_upstream_token && server.auth == AuthMode::StaticToken {
             problems.push(format!(
                 "{}: a static_token server has no user upstream token to forward",
@@ -212,6 +238,7 @@ pub fn build(
                 scopes,
                 auth: server.auth,
                 identity_token_ttl: server.identity.token_ttl,
+                delegation: server.delegation.clone(),
             };
             out.push(Arc::new(Resource {
                 protected: Arc::new(protected),

@@ -483,6 +483,7 @@ mod tests {
                     offered_scopes: vec!["mcp".into(), "admin".into()],
                     auth: AuthMode::OauthProxy,
                     identity_token_ttl: 60,
+                    delegation: None,
                 })
             })
             .collect();

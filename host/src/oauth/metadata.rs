@@ -48,6 +48,9 @@ fn server_metadata(state: &AppState) -> Value {
     if !state.trusted_issuers.is_empty() {
         grant_types.push(id_jag::GRANT_TYPE);
     }
+    if state.resources.all().any(|r| r.delegation.is_some()) {
+        grant_types.push("urn:ietf:params:oauth:grant-type:token-exchange");
+    }
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),

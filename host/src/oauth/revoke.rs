@@ -3,6 +3,7 @@
 use super::error::OAuthError;
 use super::token::authenticate_client;
 use crate::crypto;
+use crate::domain::keys::AccessClaims;
 use crate::runtime::{ProviderError, TokenKind};
 use crate::state::AppState;
 use axum::extract::State;
@@ -104,6 +105,20 @@ async fn revoke_upstream(state: &AppState, grant: &crate::store::Grant) {
     }
 }
 
+/// Whether a token whose signature and expiry checked out still stands: its grant not
+/// revoked, its machine client still one; a vouched-for user's lives out its short life.
+pub async fn is_active(state: &AppState, claims: &AccessClaims) -> Result<bool, OAuthError> {
+    Ok(match (&claims.gid, claims.auth.as_deref()) {
+        (Some(grant_id), _) => state.store.grant_is_active(grant_id).await?,
+        (None, Some("id_jag")) => true,
+        (None, _) => state
+            .clients
+            .find(&state.store, &claims.client_id)
+            .await?
+            .is_some_and(|c| c.machine.is_some()),
+    })
+}
+
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -124,18 +139,7 @@ pub async fn introspect(
     let Ok((claims, _)) = state.signer.verify(token, None) else {
         return Ok(Json(json!({ "active": false })));
     };
-    let active = match &claims.gid {
-        Some(grant_id) => state.store.grant_is_active(grant_id).await?,
-        // A vouched-for user's token lives out its short life.
-        None if claims.auth.as_deref() == Some("id_jag") => true,
-        // A machine client's token is active while its client is a machine client.
-        None => state
-            .clients
-            .find(&state.store, &claims.client_id)
-            .await?
-            .is_some_and(|c| c.machine.is_some()),
-    };
-    if !active {
+    if !is_active(&state, &claims).await? {
         return Ok(Json(json!({ "active": false })));
     }
     Ok(Json(json!({
@@ -149,5 +153,6 @@ pub async fn introspect(
         "iat": claims.iat,
         "token_type": "Bearer",
         "username": claims.preferred_username,
+        "act": claims.act,
     })))
 }
