@@ -24,7 +24,7 @@ for (const method of ['log', 'info', 'debug', 'trace', 'dir', 'table']) {
 }
 process.stdout.write = (chunk, encoding, cb) => process.stderr.write(chunk, encoding, cb);
 
-const { default: Provider } = await import('oidc-provider');
+const { default: Provider, errors } = await import('oidc-provider');
 
 const QUIET = Boolean(process.env.UPSTREAM_QUIET);
 const log = (...args) => {
@@ -126,6 +126,10 @@ function loadConfig() {
     refreshTokenTtl: positive(config.refresh_token_ttl, 14 * 24 * 3600, 'refresh_token_ttl'),
     rotateRefreshTokens: config.rotate_refresh_tokens === undefined
       ? true : Boolean(config.rotate_refresh_tokens),
+    // Resource servers (RFC 8707) this provider issues JWT access tokens for, with
+    // `aud` = the resource: { "resource": URL, "scope": "mcp" }. With any, clients may
+    // also register themselves (RFC 7591), as MCP clients do.
+    resourceServers: Array.isArray(config.resource_servers) ? config.resource_servers : [],
   };
 }
 
@@ -398,6 +402,39 @@ ${body}
 `;
 }
 
+// JWT access tokens for the configured resource servers; any other resource is refused.
+function resourceIndicators() {
+  if (config.resourceServers.length === 0) return { enabled: false };
+  // `path` matches that path on any loopback origin (the tests' servers pick ports).
+  const onLoopback = (indicator, path) => {
+    try {
+      const url = new URL(indicator);
+      return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && url.pathname === path;
+    } catch {
+      return false;
+    }
+  };
+  const known = (indicator) => config.resourceServers.find(
+    (r) => r.resource === indicator || (r.path && onLoopback(indicator, r.path)),
+  );
+  return {
+    enabled: true,
+    defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
+    useGrantedResource: () => true,
+    getResourceServerInfo: (_ctx, indicator) => {
+      const server = known(indicator);
+      if (!server) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+      return {
+        scope: server.scope || 'mcp',
+        audience: indicator,
+        accessTokenTTL: config.accessTokenTtl,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: 'RS256' } },
+      };
+    },
+  };
+}
+
 function createIssuer(name, issuerUrl, prefix) {
   const isRealm = name !== 'root';
   const safeName = name.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -434,7 +471,8 @@ function createIssuer(name, issuerUrl, prefix) {
         allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none'
           || token.clientId === client.clientId,
       },
-      resourceIndicators: { enabled: false },
+      resourceIndicators: resourceIndicators(),
+      registration: { enabled: config.resourceServers.length > 0 },
       rpInitiatedLogout: { enabled: true },
       userinfo: { enabled: true },
     },

@@ -78,13 +78,8 @@ pub fn verify(
             header.alg
         ));
     }
-    let jwk = match &header.kid {
-        Some(kid) => jwks.find(kid),
-        // Without a key id, only an unambiguous key set will do.
-        None if jwks.keys.len() == 1 => jwks.keys.first(),
-        None => None,
-    }
-    .ok_or("the client assertion names no key registered for this client")?;
+    let jwk = super::jwks::find(jwks, header.kid.as_deref())
+        .ok_or("the client assertion names no key registered for this client")?;
     let key = DecodingKey::from_jwk(jwk)
         .map_err(|_| "a key registered for this client cannot verify signatures")?;
     let mut validation = Validation::new(header.alg);

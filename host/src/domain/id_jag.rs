@@ -7,17 +7,14 @@
 //! single use.
 
 use super::client_assertion::ALGORITHMS;
-use super::guarded_fetch::{self, FetchError};
+use super::jwks::{self, RemoteKeys};
 use super::user::User;
 use crate::config::{EnterpriseConfig, TrustedIssuerConfig};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use url::Url;
 
 /// The grant type of RFC 7523 that carries an ID-JAG.
@@ -30,14 +27,6 @@ const LEEWAY_SECONDS: i64 = 60;
 /// ID-JAGs are meant to be redeemed at once; one valid for longer is refused, which
 /// also bounds how long a used `jti` is remembered.
 const MAX_LIFETIME_SECONDS: i64 = 600;
-/// How long an issuer's keys are used before they are fetched again.
-const KEYS_TTL: Duration = Duration::from_secs(600);
-/// A key id the cached keys lack triggers a fetch at most this often (a rotation at
-/// the issuer shows at once; a flood of made-up key ids costs one fetch).
-const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
-/// Time limit of one key fetch, and the largest key set accepted.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 /// A verified ID-JAG: who the user is and what it asks for.
 #[derive(Debug)]
@@ -54,15 +43,12 @@ pub struct IdJag {
 
 pub struct TrustedIssuers {
     issuers: Vec<Trusted>,
-    allow_private: bool,
 }
 
 struct Trusted {
     config: TrustedIssuerConfig,
-    jwks_url: Url,
     algorithms: Vec<Algorithm>,
-    /// The issuer's keys and when they were fetched.
-    keys: Mutex<Option<(Arc<JwkSet>, Instant)>>,
+    keys: RemoteKeys,
 }
 
 impl TrustedIssuers {
@@ -113,17 +99,13 @@ impl TrustedIssuers {
             if let Some(jwks_url) = jwks_url {
                 issuers.push(Trusted {
                     config: issuer.clone(),
-                    jwks_url,
                     algorithms,
-                    keys: Mutex::new(None),
+                    keys: RemoteKeys::new(jwks_url, config.allow_private_hosts),
                 });
             }
         }
         if problems.is_empty() {
-            Ok(TrustedIssuers {
-                issuers,
-                allow_private: config.allow_private_hosts,
-            })
+            Ok(TrustedIssuers { issuers })
         } else {
             Err(problems)
         }
@@ -165,15 +147,9 @@ impl TrustedIssuers {
                 header.alg
             ));
         }
-        let keys = trusted
-            .keys_for(header.kid.as_deref(), self.allow_private)
-            .await?;
-        let jwk = match &header.kid {
-            Some(kid) => keys.find(kid),
-            None if keys.keys.len() == 1 => keys.keys.first(),
-            None => None,
-        }
-        .ok_or("the assertion is signed by a key the issuer does not publish")?;
+        let keys = trusted.keys.for_kid(header.kid.as_deref()).await?;
+        let jwk = jwks::find(&keys, header.kid.as_deref())
+            .ok_or("the assertion is signed by a key the issuer does not publish")?;
         let key = DecodingKey::from_jwk(jwk)
             .map_err(|_| "a key the issuer publishes cannot verify signatures")?;
         let mut validation = Validation::new(header.alg);
@@ -246,56 +222,6 @@ impl TrustedIssuers {
             jti,
             exp,
         })
-    }
-}
-
-impl Trusted {
-    /// The issuer's keys: cached, fetched again when stale, or when a key id is not
-    /// among them (at most every [`REFETCH_INTERVAL`]).
-    async fn keys_for(
-        &self,
-        kid: Option<&str>,
-        allow_private: bool,
-    ) -> Result<Arc<JwkSet>, String> {
-        let cached = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((keys, fetched)) = &cached {
-            let fresh = fetched.elapsed() < KEYS_TTL;
-            let has_kid = kid.is_none_or(|kid| keys.find(kid).is_some());
-            if fresh && (has_kid || fetched.elapsed() < REFETCH_INTERVAL) {
-                return Ok(keys.clone());
-            }
-        }
-        let fetched = tokio::time::timeout(
-            FETCH_TIMEOUT,
-            guarded_fetch::get(&self.jwks_url, allow_private, MAX_JWKS_BYTES),
-        )
-        .await
-        .unwrap_or_else(|_| Err(FetchError::Unreachable("no answer in time".into())));
-        let keys = fetched
-            .map_err(|e| match e {
-                FetchError::Refused(why) | FetchError::Unreachable(why) => why,
-            })
-            .and_then(|f| {
-                serde_json::from_slice::<JwkSet>(&f.body).map_err(|e| format!("not a JWK Set: {e}"))
-            });
-        match keys {
-            Ok(keys) => {
-                let keys = Arc::new(keys);
-                *self.keys.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((keys.clone(), Instant::now()));
-                Ok(keys)
-            }
-            Err(why) => {
-                tracing::warn!(
-                    issuer = self.config.issuer,
-                    "fetching the issuer's keys: {why}"
-                );
-                // Keys known a moment ago still verify while the issuer is unreachable.
-                cached
-                    .map(|(keys, _)| keys)
-                    .ok_or_else(|| "the issuer's keys cannot be fetched now".to_string())
-            }
-        }
     }
 }
 

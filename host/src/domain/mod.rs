@@ -17,6 +17,7 @@
 //! - [`pkce`]: S256 challenges and their verifiers.
 //! - [`id_jag`]: enterprise identity providers' assertions that a user may use a
 //!   client at an MCP server.
+//! - [`jwks`]: keys others publish, fetched and cached.
 //! - [`guarded_fetch`]: fetching what others' URLs name, with an SSRF guard.
 //! - [`cache`]: a map whose entries expire, for verified tokens and grants.
 
@@ -27,6 +28,7 @@ pub mod clients;
 pub mod grants;
 pub mod guarded_fetch;
 pub mod id_jag;
+pub mod jwks;
 pub mod keys;
 pub mod oauth_error;
 pub mod pkce;
