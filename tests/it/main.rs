@@ -9,6 +9,7 @@ mod common;
 mod conformance;
 mod delegation;
 mod enterprise;
+mod external_auth;
 mod gateway;
 mod gateway_fail_closed;
 mod gateway_hygiene;

@@ -445,7 +445,11 @@ function createIssuer(name, issuerUrl, prefix) {
     clients: config.clients.map((c) => structuredClone(c)),
     findAccount,
     claims: claimsConfig(isRealm),
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'groups', 'roles'],
+    scopes: [
+      'openid', 'offline_access', 'profile', 'email', 'groups', 'roles',
+      // Resource servers' scopes, which self-registering clients name.
+      ...new Set(config.resourceServers.flatMap((r) => (r.scope || 'mcp').split(' '))),
+    ],
     conformIdTokenClaims: false,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     responseTypes: ['code'],

@@ -61,9 +61,37 @@ pub struct McpServerConfig {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `auth = "external"`: the authorization server whose tokens are accepted.
+    pub external: Option<ExternalAuthConfig>,
     /// Let the MCP server exchange its callers' tokens for tokens to other APIs
     /// (RFC 8693), instead of receiving their upstream tokens.
     pub delegation: Option<DelegationConfig>,
+}
+
+/// `[mcp_servers.<name>.external]`: an authorization server other than authhost (an
+/// IdP acting as the MCP authorization server). Its access tokens are JWTs checked
+/// against its published keys: signature, `iss`, `aud`, expiry, `typ`, scopes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAuthConfig {
+    /// Its issuer identifier, as its tokens' `iss` and its metadata say.
+    pub issuer: String,
+    /// Where its signing keys are (a JWK Set).
+    pub jwks_url: String,
+    /// Audiences accepted besides the resource itself (RFC 8707), for IdPs that
+    /// cannot set it (e.g. `api://mcp-docs`).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Signing algorithms accepted (public-key ones only).
+    #[serde(default = "default_external_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Fetch its keys from private, loopback or link-local addresses (tests, labs).
+    #[serde(default)]
+    pub allow_private_hosts: bool,
+}
+
+fn default_external_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
 }
 
 /// `[mcp_servers.<name>.delegation]`: the MCP server, authenticated as a confidential
@@ -114,6 +142,7 @@ impl Default for McpServerConfig {
             max_request_bytes: default_max_request_bytes(),
             identity: IdentityConfig::default(),
             policy: PolicyConfig::default(),
+            external: None,
             delegation: None,
         }
     }
@@ -131,6 +160,9 @@ pub enum AuthMode {
     ClientToken,
     /// One shared token from config; every caller is the same configured identity.
     StaticToken,
+    /// Another authorization server (the company's IdP) issues the tokens; authhost
+    /// names it in the protected resource metadata and validates its JWTs.
+    External,
 }
 
 impl AuthMode {
@@ -139,6 +171,7 @@ impl AuthMode {
             AuthMode::OauthProxy => "oauth_proxy",
             AuthMode::ClientToken => "client_token",
             AuthMode::StaticToken => "static_token",
+            AuthMode::External => "external",
         }
     }
 }

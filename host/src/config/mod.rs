@@ -9,8 +9,8 @@ mod mcp;
 pub use enterprise::{ClaimNames, EnterpriseConfig, TrustedIssuerConfig};
 pub use load::ConfigErrors;
 pub use mcp::{
-    AuthMode, DelegationConfig, IdentityConfig, McpServerConfig, PolicyConfig, PromptRule,
-    ResourceRule, ToolRule,
+    AuthMode, DelegationConfig, ExternalAuthConfig, IdentityConfig, McpServerConfig, PolicyConfig,
+    PromptRule, ResourceRule, ToolRule,
 };
 
 use crate::runtime::Limits;

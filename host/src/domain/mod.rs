@@ -17,6 +17,7 @@
 //! - [`pkce`]: S256 challenges and their verifiers.
 //! - [`id_jag`]: enterprise identity providers' assertions that a user may use a
 //!   client at an MCP server.
+//! - [`external_tokens`]: access tokens of an external authorization server.
 //! - [`jwks`]: keys others publish, fetched and cached.
 //! - [`guarded_fetch`]: fetching what others' URLs name, with an SSRF guard.
 //! - [`cache`]: a map whose entries expire, for verified tokens and grants.
@@ -25,6 +26,7 @@ pub mod cache;
 pub mod client_assertion;
 pub mod client_metadata;
 pub mod clients;
+pub mod external_tokens;
 pub mod grants;
 pub mod guarded_fetch;
 pub mod id_jag;

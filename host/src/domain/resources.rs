@@ -26,6 +26,9 @@ pub struct ProtectedResource {
     pub identity_token_ttl: u64,
     /// Token exchange for it, when the operator allows it.
     pub delegation: Option<DelegationConfig>,
+    /// The authorization server its tokens come from, as its metadata names it:
+    /// authhost, or the external one (`auth = "external"`).
+    pub authorization_server: String,
 }
 
 impl ProtectedResource {
@@ -55,6 +58,14 @@ impl Resources {
     /// The MCP servers clients get authhost's tokens for (auth mode `oauth_proxy`).
     pub fn oauth(&self) -> impl Iterator<Item = &Arc<ProtectedResource>> {
         self.all.iter().filter(|r| r.auth == AuthMode::OauthProxy)
+    }
+
+    /// The MCP servers with protected resource metadata: those whose clients get
+    /// tokens by OAuth, from authhost or an external authorization server.
+    pub fn with_metadata(&self) -> impl Iterator<Item = &Arc<ProtectedResource>> {
+        self.all
+            .iter()
+            .filter(|r| matches!(r.auth, AuthMode::OauthProxy | AuthMode::External))
     }
 
     /// The resource a `resource` parameter names (compared in canonical form); the
@@ -100,6 +111,7 @@ mod tests {
             auth,
             identity_token_ttl: 60,
             delegation: None,
+            authorization_server: "https://auth.example".into(),
         })
     }
 

@@ -189,7 +189,7 @@ fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
 
 fn unauthorized(state: &Gateway, resource: &Resource, error: Option<&str>) -> Response {
     let mut challenge = match resource.settings.auth {
-        AuthMode::OauthProxy => format!(
+        AuthMode::OauthProxy | AuthMode::External => format!(
             "Bearer resource_metadata=\"{}\", scope=\"{}\"",
             state.resources.metadata_url(resource),
             resource.scopes.join(" ")

@@ -4,6 +4,7 @@
 use super::forward::IdentityHeaders;
 use super::policy::Policy;
 use crate::config::{AuthMode, Config, McpServerConfig};
+use crate::domain::external_tokens::ExternalIssuer;
 use crate::domain::resources::ProtectedResource;
 use crate::registry::Registry;
 use crate::secret::{Secret, SecretKeys};
@@ -28,6 +29,8 @@ pub struct Resource {
     pub static_token: Option<Secret>,
     /// Where API keys and the static token may arrive (`api_key_headers`).
     pub api_key_headers: Vec<HeaderName>,
+    /// `external` mode: the authorization server whose tokens are accepted.
+    pub external: Option<ExternalIssuer>,
 }
 
 /// A gateway resource is read as its protected resource where that is all it takes.
@@ -138,7 +141,7 @@ pub fn build(
             None if registry.instances.len() == 1 => registry.instances.keys().next().cloned(),
             None => None,
         };
-        let needs_provider = server.auth != AuthMode::StaticToken;
+        let needs_provider = !matches!(server.auth, AuthMode::StaticToken | AuthMode::External);
         let provider = match provider {
             Some(p) if registry.instances.contains_key(&p) => Some(p),
             // Configured but broken: its own problems are reported under `providers`.
@@ -209,9 +212,11 @@ pub fn build(
                 ));
             }
         }
-        if server.forward_upstream_token && server.auth == AuthMode::StaticToken {
+        if server.forward_upstream_token
+            && matches!(server.auth, AuthMode::StaticToken | AuthMode::External)
+        {
             problems.push(format!(
-                "{}: a static_token server has no user upstream token to forward",
+                "{}: static_token and external servers have no user upstream token to forward",
                 key("forward_upstream_token")
             ));
         }
@@ -228,6 +233,33 @@ pub fn build(
                 ));
                 continue;
             };
+            let external = match (server.auth, &server.external) {
+                (AuthMode::External, Some(external)) => {
+                    let url = crate::config::canonical_url(&url).unwrap_or(url.clone());
+                    match ExternalIssuer::new(external, &url, &|k| key(&format!("external.{k}"))) {
+                        Ok(issuer) => Some(issuer),
+                        Err(list) => {
+                            problems.extend(list);
+                            continue;
+                        }
+                    }
+                }
+                (AuthMode::External, None) => {
+                    problems.push(format!(
+                        "{}: auth = \"external\" needs [mcp_servers.{name}.external]",
+                        key("external")
+                    ));
+                    continue;
+                }
+                (_, Some(_)) => {
+                    problems.push(format!(
+                        "{}: only applies to auth = \"external\"",
+                        key("external")
+                    ));
+                    continue;
+                }
+                (_, None) => None,
+            };
             let protected = ProtectedResource {
                 name: name.clone(),
                 display_name: server.display_name.clone().unwrap_or_else(|| name.clone()),
@@ -239,6 +271,9 @@ pub fn build(
                 auth: server.auth,
                 identity_token_ttl: server.identity.token_ttl,
                 delegation: server.delegation.clone(),
+                authorization_server: external
+                    .as_ref()
+                    .map_or_else(|| issuer.to_string(), |e| e.issuer.clone()),
             };
             out.push(Arc::new(Resource {
                 protected: Arc::new(protected),
@@ -249,6 +284,7 @@ pub fn build(
                 identity_headers,
                 static_token,
                 api_key_headers: api_key_headers.clone(),
+                external,
             }));
         }
     }

@@ -484,6 +484,7 @@ mod tests {
                     auth: AuthMode::OauthProxy,
                     identity_token_ttl: 60,
                     delegation: None,
+                    authorization_server: "https://auth.example".into(),
                 })
             })
             .collect();

@@ -76,10 +76,10 @@ fn server_metadata(state: &AppState) -> Value {
     doc
 }
 
-fn resource_metadata(state: &AppState, resource: &Resource) -> Value {
+fn resource_metadata(resource: &Resource) -> Value {
     json!({
         "resource": resource.url,
-        "authorization_servers": [state.issuer],
+        "authorization_servers": [resource.authorization_server],
         "scopes_supported": resource.scopes,
         "bearer_methods_supported": ["header"],
         "resource_name": resource.display_name,
@@ -92,8 +92,8 @@ pub async fn protected_resource(
     Path(path): Path<String>,
 ) -> Response {
     let path = format!("/{}", path.trim_start_matches('/'));
-    match state.resources.oauth().find(|r| r.path == path) {
-        Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
+    match state.resources.with_metadata().find(|r| r.path == path) {
+        Some(resource) => Json(resource_metadata(resource)).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "no protected resource at this path"})),
@@ -104,8 +104,8 @@ pub async fn protected_resource(
 
 /// The root location: the only (or first) resource.
 pub async fn protected_resource_root(State(state): State<AppState>) -> Response {
-    match state.resources.oauth().next() {
-        Some(resource) => Json(resource_metadata(&state, resource)).into_response(),
+    match state.resources.with_metadata().next() {
+        Some(resource) => Json(resource_metadata(resource)).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "no protected resources configured"})),
