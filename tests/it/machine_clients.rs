@@ -8,11 +8,11 @@
 use crate::common::sdk_servers::python_sdk;
 use crate::common::server::{Options, TestAuthhost, http, start_upstream};
 use authhost::cli::admin;
-use authhost::domain::clients::{MachineAccess, NewClient};
+use authhost::domain::clients::{ClientKeys, MachineAccess, NewClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn client_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("machine-clients/client.py")
@@ -50,15 +50,14 @@ async fn machine(
     a: &TestAuthhost,
     servers: &[&str],
     scopes: &[&str],
-    jwks: Option<&Path>,
+    keys: Option<ClientKeys>,
 ) -> NewClient {
     let access = MachineAccess {
         servers: servers.iter().map(|s| s.to_string()).collect(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         groups: vec!["bots".into()],
     };
-    let jwks = jwks.map(|path| admin::read_public_jwks(path).unwrap());
-    admin::add_machine_client(&a.state.store, "nightly-report", access, jwks)
+    admin::add_machine_client(&a.state.store, "nightly-report", access, keys)
         .await
         .unwrap()
 }
@@ -115,12 +114,13 @@ async fn a_machine_client_with_private_key_jwt_calls_a_server_and_cannot_replay(
     let upstream = start_upstream();
     let a = TestAuthhost::start(&upstream, Options::default()).await;
     let keys = client_keys().await;
-    let bot = machine(&a, &["demo"], &[], Some(&keys.as_path().join("jwks.json"))).await;
+    let set = admin::read_public_jwks(&keys.join("jwks.json")).unwrap();
+    let bot = machine(&a, &["demo"], &[], Some(ClientKeys::Set(set))).await;
     assert!(
         bot.secret.is_none(),
         "a private_key_jwt client gets no secret"
     );
-    let key = keys.as_path().display().to_string();
+    let key = keys.display().to_string();
 
     let result = call(&a, &bot.client_id, &["--key", &key]).await;
     assert_eq!(result["ok"], true, "{result}");
@@ -136,7 +136,7 @@ async fn a_machine_client_with_private_key_jwt_calls_a_server_and_cannot_replay(
 
     // At the token endpoint: the replay, an assertion for another server, one signed
     // by a key the client never registered, and the client's keys without an assertion.
-    let pem = std::fs::read(keys.as_path().join("key.pem")).unwrap();
+    let pem = std::fs::read(keys.join("key.pem")).unwrap();
     let sign = |claims: Value, key: &EncodingKey| {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some("machine-1".into());
@@ -187,8 +187,7 @@ async fn a_machine_client_with_private_key_jwt_calls_a_server_and_cannot_replay(
     );
     let forger = client_keys().await;
     let forged_key =
-        EncodingKey::from_ec_pem(&std::fs::read(forger.as_path().join("key.pem")).unwrap())
-            .unwrap();
+        EncodingKey::from_ec_pem(&std::fs::read(forger.join("key.pem")).unwrap()).unwrap();
     let (status, body) = refusal(sign(claims("forged", &a.base), &forged_key)).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -361,4 +360,32 @@ async fn only_operator_made_machine_clients_use_client_credentials() {
         "token_endpoint_auth_signing_alg_values_supported",
         "HS256"
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_client_may_publish_its_keys_at_a_url() {
+    let upstream = start_upstream();
+    let a = TestAuthhost::start(&upstream, Options::default()).await;
+    let keys = client_keys().await;
+    let published = std::fs::read_to_string(keys.join("jwks.json")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || async move { published }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let bot = machine(
+        &a,
+        &["demo"],
+        &[],
+        Some(admin::check_jwks_url(&url).unwrap()),
+    )
+    .await;
+    let key = keys.display().to_string();
+    let result = call(&a, &bot.client_id, &["--key", &key]).await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["whoami"]["subject"], bot.client_id.as_str());
+    // Only https, or http on loopback.
+    assert!(admin::check_jwks_url("http://keys.example/jwks.json").is_err());
 }

@@ -3,7 +3,9 @@
 
 use crate::crypto;
 use crate::domain::clients::check_redirect_uri;
-use crate::domain::clients::{self, ClientSource, ClientSpec, MachineAccess, NewClient};
+use crate::domain::clients::{
+    self, ClientKeys, ClientSource, ClientSpec, MachineAccess, NewClient,
+};
 use crate::gateway::caller::API_KEY_PREFIX;
 use crate::store::{ApiKeyRecord, Store};
 use jsonwebtoken::jwk::JwkSet;
@@ -45,7 +47,7 @@ pub async fn add_machine_client(
     store: &Store,
     name: &str,
     access: MachineAccess,
-    jwks: Option<JwkSet>,
+    jwks: Option<ClientKeys>,
 ) -> anyhow::Result<NewClient> {
     if access.servers.is_empty() {
         anyhow::bail!("a machine client needs at least one --server");
@@ -67,6 +69,20 @@ pub async fn add_machine_client(
         jwks,
     };
     Ok(clients::create(store, spec, crate::clock::now()).await?)
+}
+
+/// Where a machine client publishes its keys: https, or http on loopback.
+pub fn check_jwks_url(url: &str) -> anyhow::Result<ClientKeys> {
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("--jwks-url: `{url}`: {e}"))?;
+    let loopback = parsed
+        .host_str()
+        .is_some_and(crate::domain::clients::is_loopback_host);
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+        anyhow::bail!("--jwks-url: `{url}` must be https (or http on loopback)");
+    }
+    Ok(ClientKeys::Url {
+        jwks_uri: url.to_string(),
+    })
 }
 
 /// A JWK Set of public keys a client signs its assertions with: each key usable for

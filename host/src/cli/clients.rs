@@ -4,7 +4,7 @@
 use super::admin;
 use super::store;
 use crate::config::Config;
-use crate::domain::clients::MachineAccess;
+use crate::domain::clients::{ClientKeys, MachineAccess};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -35,6 +35,9 @@ pub enum ClientsCommand {
         /// with private_key_jwt (it then gets no secret).
         #[arg(long, requires = "machine")]
         jwks: Option<std::path::PathBuf>,
+        /// Or the URL where it publishes them (fetched and cached; rotation follows).
+        #[arg(long, requires = "machine", conflicts_with = "jwks")]
+        jwks_url: Option<String>,
     },
     /// Clients from the config file and the database.
     List,
@@ -55,6 +58,7 @@ impl ClientsCommand {
                 scopes,
                 groups,
                 jwks,
+                jwks_url,
             } => {
                 let client = if machine {
                     if let Some(unknown) = servers
@@ -65,7 +69,11 @@ impl ClientsCommand {
                             "--server: no `[mcp_servers.{unknown}]` in the configuration"
                         );
                     }
-                    let jwks = jwks.as_deref().map(admin::read_public_jwks).transpose()?;
+                    let jwks = match (jwks, jwks_url) {
+                        (Some(path), _) => Some(ClientKeys::Set(admin::read_public_jwks(&path)?)),
+                        (None, Some(url)) => Some(admin::check_jwks_url(&url)?),
+                        (None, None) => None,
+                    };
                     let access = MachineAccess {
                         servers,
                         scopes,

@@ -2,6 +2,7 @@
 //! client id whose metadata document is fetched (see `client_metadata.rs`).
 
 use super::client_metadata::MetadataDocuments;
+use super::jwks::RemoteKeys;
 use super::oauth_error::OAuthError;
 use crate::config::StaticClientConfig;
 use crate::crypto;
@@ -11,6 +12,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +37,16 @@ pub struct Client {
     /// Set for machine clients (the client_credentials grant).
     pub machine: Option<MachineAccess>,
     /// The public keys of a private_key_jwt client; it has no secret.
-    pub jwks: Option<JwkSet>,
+    pub jwks: Option<ClientKeys>,
+}
+
+/// Where a private_key_jwt client's public keys are: given at registration, or
+/// published at a URL the operator gave (fetched and cached like any published keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClientKeys {
+    Set(JwkSet),
+    Url { jwks_uri: String },
 }
 
 /// What a machine client's tokens may be for, as the operator allowed it.
@@ -63,6 +74,8 @@ pub enum Credential<'a> {
 pub struct Clients {
     pre_registered: HashMap<String, Client>,
     documents: Option<MetadataDocuments>,
+    /// Published keys of clients, by URL, cached across lookups.
+    published: Mutex<HashMap<String, Arc<RemoteKeys>>>,
 }
 
 impl Clients {
@@ -101,7 +114,31 @@ impl Clients {
         Ok(Clients {
             pre_registered,
             documents,
+            published: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The keys to check a private_key_jwt assertion signed with `kid`.
+    pub async fn assertion_keys(
+        &self,
+        keys: &ClientKeys,
+        kid: Option<&str>,
+    ) -> Result<Arc<JwkSet>, String> {
+        match keys {
+            ClientKeys::Set(set) => Ok(Arc::new(set.clone())),
+            ClientKeys::Url { jwks_uri } => {
+                let url = Url::parse(jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
+                let remote = self
+                    .published
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(jwks_uri.clone())
+                    // The operator gave the URL: it may be on the internal network.
+                    .or_insert_with(|| Arc::new(RemoteKeys::new(url, true)))
+                    .clone();
+                remote.for_kid(kid).await
+            }
+        }
     }
 
     pub fn metadata_documents_enabled(&self) -> bool {
@@ -320,7 +357,7 @@ pub struct ClientSpec {
     /// A machine client's access (operator-made only).
     pub machine: Option<MachineAccess>,
     /// The public keys of a private_key_jwt client (then it gets no secret).
-    pub jwks: Option<JwkSet>,
+    pub jwks: Option<ClientKeys>,
 }
 
 pub struct NewClient {

@@ -127,12 +127,20 @@ async fn check_assertion(
     client: &Client,
     assertion: &str,
 ) -> Result<(), OAuthError> {
-    let jwks = client.jwks.as_ref().ok_or_else(|| {
+    let keys = client.jwks.as_ref().ok_or_else(|| {
         OAuthError::invalid_client("this client has no registered keys for private_key_jwt")
     })?;
+    let kid = jsonwebtoken::decode_header(assertion)
+        .ok()
+        .and_then(|h| h.kid);
+    let jwks = state
+        .clients
+        .assertion_keys(keys, kid.as_deref())
+        .await
+        .map_err(|why| OAuthError::temporarily_unavailable(format!("the client's keys: {why}")))?;
     let token_endpoint = format!("{}/token", state.issuer);
     let verified = client_assertion::verify(
-        jwks,
+        &jwks,
         &client.client_id,
         assertion,
         &[&state.issuer, &token_endpoint],
