@@ -14,7 +14,10 @@ use std::process::Command;
 
 async fn start() -> (TestAuthhost, crate::common::upstream::Upstream) {
     let upstream = start_upstream_with(json!({
-        "resource_servers": [{ "path": "/ext", "scope": "mcp" }],
+        "resource_servers": [
+            { "path": "/ext", "scope": "mcp" },
+            { "path": "/ext-opaque", "scope": "mcp", "format": "opaque" },
+        ],
     }));
     let issuer = upstream.issuer("root");
     let demo = authhost::dev::demo_mcp::start().await.unwrap();
@@ -27,13 +30,33 @@ async fn start() -> (TestAuthhost, crate::common::upstream::Upstream) {
             audiences: vec![],
             algorithms: vec!["RS256".into()],
             allow_private_hosts: true,
+            introspection_url: None,
+            client_id: None,
+            client_secret: None,
+            client_secret_env: None,
+            client_secret_file: None,
         }),
         ..mcp_server("/ext", &demo)
+    };
+    // The same server for opaque tokens, introspected as the provider's own client.
+    let opaque = McpServerConfig {
+        external: external.external.clone().map(|e| ExternalAuthConfig {
+            introspection_url: Some(format!("{issuer}/token/introspection")),
+            client_id: Some("test-client".into()),
+            client_secret: Some("test-secret".into()),
+            ..e
+        }),
+        ..mcp_server("/ext-opaque", &demo)
+    };
+    let opaque = McpServerConfig {
+        auth: AuthMode::External,
+        provider: None,
+        ..opaque
     };
     let a = TestAuthhost::start(
         &upstream,
         Options {
-            mcp_servers: vec![("ext", external)],
+            mcp_servers: vec![("ext", external), ("ext-opaque", opaque)],
             ..Options::default()
         },
     )
@@ -43,9 +66,18 @@ async fn start() -> (TestAuthhost, crate::common::upstream::Upstream) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_sdk_signs_in_at_the_external_server_and_calls_through_authhost() {
+    sign_in_externally("/ext").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_tokens_of_the_external_server_are_introspected() {
+    sign_in_externally("/ext-opaque").await;
+}
+
+async fn sign_in_externally(path: &str) {
     let (a, upstream) = start().await;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("e2e");
-    let url = a.url("/ext");
+    let url = a.url(path);
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(dir.join("mcp-client.mjs"))

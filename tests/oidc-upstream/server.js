@@ -424,13 +424,14 @@ function resourceIndicators() {
     getResourceServerInfo: (_ctx, indicator) => {
       const server = known(indicator);
       if (!server) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
-      return {
+      const info = {
         scope: server.scope || 'mcp',
         audience: indicator,
         accessTokenTTL: config.accessTokenTtl,
-        accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'RS256' } },
+        accessTokenFormat: server.format === 'opaque' ? 'opaque' : 'jwt',
       };
+      if (info.accessTokenFormat === 'jwt') info.jwt = { sign: { alg: 'RS256' } };
+      return info;
     },
   };
 }

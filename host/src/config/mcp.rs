@@ -88,6 +88,13 @@ pub struct ExternalAuthConfig {
     /// Fetch its keys from private, loopback or link-local addresses (tests, labs).
     #[serde(default)]
     pub allow_private_hosts: bool,
+    /// For opaque (non-JWT) tokens: its introspection endpoint (RFC 7662), and the
+    /// client authhost authenticates there as (HTTP Basic).
+    pub introspection_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<std::path::PathBuf>,
 }
 
 fn default_external_algorithms() -> Vec<String> {

@@ -1,15 +1,21 @@
 //! Access tokens of an external authorization server (`auth = "external"`): JWTs
-//! (RFC 9068) checked against the issuer's published keys, for this resource, then
-//! read as the user they name. Okta's and Entra ID's spellings of scopes (`scp`) and
-//! clients (`cid`, `azp`) are understood.
+//! (RFC 9068) checked against the issuer's published keys, or opaque tokens asked
+//! about at its introspection endpoint (RFC 7662), for this resource; then read as
+//! the user they name. Okta's and Entra ID's spellings of scopes (`scp`) and clients
+//! (`cid`, `azp`) are understood.
 
+use super::cache::ExpiringCache;
 use super::client_assertion::ALGORITHMS;
+use super::guarded_fetch::{self, FetchError};
 use super::jwks::{self, RemoteKeys};
 use super::user::User;
 use crate::config::ExternalAuthConfig;
+use crate::secret::{Secret, SecretKeys};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 /// Clock difference tolerated between the issuer and authhost.
@@ -21,7 +27,23 @@ pub struct ExternalIssuer {
     algorithms: Vec<Algorithm>,
     /// The resource itself and any configured extra audiences.
     audiences: Vec<String>,
+    introspection: Option<Introspection>,
 }
+
+/// Where and as whom opaque tokens are introspected, and what it said, by token hash.
+struct Introspection {
+    url: Url,
+    client_id: String,
+    client_secret: Secret,
+    allow_private: bool,
+    answers: ExpiringCache<Arc<ExternalToken>>,
+}
+
+/// How long an introspection's "active" is trusted without asking again (never past
+/// the token's expiry): revocation at the issuer shows within this.
+const INTROSPECTION_CACHE_SECONDS: i64 = 30;
+const INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_INTROSPECTION_BYTES: usize = 64 * 1024;
 
 /// What a verified token says.
 #[derive(Debug)]
@@ -73,8 +95,47 @@ impl ExternalIssuer {
                 )),
             }
         }
+        let introspection = match &config.introspection_url {
+            None => None,
+            Some(url) => {
+                let url = Url::parse(url).ok().filter(&https_or_lab);
+                let secret = SecretKeys {
+                    key: "client_secret",
+                    inline: config.client_secret.as_deref(),
+                    env: config.client_secret_env.as_deref(),
+                    file: config.client_secret_file.as_deref(),
+                }
+                .load()
+                .map_err(|e| problems.push(format!("{}: {e}", key("client_secret"))))
+                .ok()
+                .flatten();
+                if url.is_none() {
+                    problems.push(format!(
+                        "{}: must be an https URL",
+                        key("introspection_url")
+                    ));
+                }
+                if secret.is_none() || config.client_id.is_none() {
+                    problems.push(format!(
+                        "{}: introspection needs client_id and a client secret",
+                        key("introspection_url")
+                    ));
+                }
+                match (url, config.client_id.clone(), secret) {
+                    (Some(url), Some(client_id), Some(client_secret)) => Some(Introspection {
+                        url,
+                        client_id,
+                        client_secret,
+                        allow_private: config.allow_private_hosts,
+                        answers: ExpiringCache::default(),
+                    }),
+                    _ => None,
+                }
+            }
+        };
         match jwks_url {
             Some(url) if problems.is_empty() => Ok(ExternalIssuer {
+                introspection,
                 issuer: config.issuer.clone(),
                 keys: RemoteKeys::new(url, config.allow_private_hosts),
                 algorithms,
@@ -86,10 +147,97 @@ impl ExternalIssuer {
         }
     }
 
-    /// Verify `token` as an access token of this issuer for this resource.
-    pub async fn verify(&self, token: &str) -> Result<ExternalToken, String> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| "not a JWT access token".to_string())?;
+    /// Verify `token` as an access token of this issuer for this resource, at `now`.
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<ExternalToken>, String> {
+        match (jsonwebtoken::decode_header(token), &self.introspection) {
+            (Ok(header), _) => self.verify_jwt(token, header).await.map(Arc::new),
+            (Err(_), Some(introspection)) => self.introspect(introspection, token, now).await,
+            (Err(_), None) => Err("not a JWT access token".into()),
+        }
+    }
+
+    /// An opaque token, as the issuer describes it (RFC 7662): active, its own, for
+    /// this resource.
+    async fn introspect(
+        &self,
+        introspection: &Introspection,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<ExternalToken>, String> {
+        let cache_key = crate::crypto::hash_token(token);
+        if let Some(known) = introspection.answers.get(&cache_key) {
+            return Ok(known);
+        }
+        let post = guarded_fetch::FormPost {
+            form: &[("token", token), ("token_type_hint", "access_token")],
+            basic: (
+                &introspection.client_id,
+                introspection.client_secret.expose(),
+            ),
+        };
+        let answer = tokio::time::timeout(
+            INTROSPECTION_TIMEOUT,
+            guarded_fetch::post_form(
+                &introspection.url,
+                introspection.allow_private,
+                MAX_INTROSPECTION_BYTES,
+                post,
+            ),
+        )
+        .await
+        .map_err(|_| "the introspection endpoint did not answer in time".to_string())?
+        .map_err(|e| match e {
+            FetchError::Refused(why) | FetchError::Unreachable(why) => {
+                format!("introspection failed: {why}")
+            }
+        })?;
+        let claims: Map<String, Value> = serde_json::from_slice(&answer.body)
+            .map_err(|_| "the introspection answer is not JSON".to_string())?;
+        if claims.get("active") != Some(&Value::Bool(true)) {
+            return Err("token not active".into());
+        }
+        if claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .is_some_and(|iss| iss != self.issuer)
+        {
+            return Err("token from another issuer".into());
+        }
+        if claims.get("token_type").and_then(Value::as_str) == Some("refresh_token") {
+            return Err("a refresh token is not an access token".into());
+        }
+        let audiences: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(one)) => vec![one],
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !audiences
+            .iter()
+            .any(|a| self.audiences.iter().any(|ours| ours == a))
+        {
+            return Err("token is for another resource".into());
+        }
+        let token = Arc::new(read(&claims));
+        if token.exp != 0 && token.exp <= now {
+            return Err("token expired".into());
+        }
+        let lasts = match token.exp {
+            0 => INTROSPECTION_CACHE_SECONDS,
+            exp => (exp - now).min(INTROSPECTION_CACHE_SECONDS),
+        };
+        introspection.answers.put(
+            cache_key,
+            token.clone(),
+            Duration::from_secs(lasts.max(0) as u64),
+        );
+        Ok(token)
+    }
+
+    async fn verify_jwt(
+        &self,
+        token: &str,
+        header: jsonwebtoken::Header,
+    ) -> Result<ExternalToken, String> {
         // RFC 9068's type, or the plain ones IdPs use; never an ID token's or another
         // profile's.
         let typ = header.typ.as_deref().unwrap_or("JWT").to_ascii_lowercase();

@@ -1,5 +1,5 @@
 //! The one way authhost fetches documents from URLs others name (client metadata
-//! documents, enterprise issuers' keys): GET only, public addresses only (unless a
+//! documents, published keys, token introspection): public addresses only (unless a
 //! lab allows private ones), pinned to the address checked so a second DNS answer
 //! cannot swap it, no redirects, and a size limit. The caller bounds the time.
 
@@ -23,8 +23,33 @@ pub struct Fetched {
     pub cache_control: Option<String>,
 }
 
+/// A form POST (RFC 7662 introspection), authenticated with HTTP Basic.
+pub struct FormPost<'a> {
+    pub form: &'a [(&'a str, &'a str)],
+    pub basic: (&'a str, &'a str),
+}
+
 /// GET `url` for JSON, under the rules above.
 pub async fn get(url: &Url, allow_private: bool, max_bytes: usize) -> Result<Fetched, FetchError> {
+    fetch(url, allow_private, max_bytes, None).await
+}
+
+/// POST a form to `url`, under the same rules, for JSON.
+pub async fn post_form(
+    url: &Url,
+    allow_private: bool,
+    max_bytes: usize,
+    post: FormPost<'_>,
+) -> Result<Fetched, FetchError> {
+    fetch(url, allow_private, max_bytes, Some(post)).await
+}
+
+async fn fetch(
+    url: &Url,
+    allow_private: bool,
+    max_bytes: usize,
+    post: Option<FormPost<'_>>,
+) -> Result<Fetched, FetchError> {
     let host = url
         .host_str()
         .ok_or_else(|| FetchError::Refused("the URL has no host".into()))?
@@ -47,8 +72,14 @@ pub async fn get(url: &Url, allow_private: bool, max_bytes: usize) -> Result<Fet
         .resolve(&host, addr)
         .build()
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-    let mut response = http
-        .get(url.clone())
+    let request = match post {
+        None => http.get(url.clone()),
+        Some(post) => http
+            .post(url.clone())
+            .basic_auth(post.basic.0, Some(post.basic.1))
+            .form(post.form),
+    };
+    let mut response = request
         .header("accept", "application/json")
         .send()
         .await

@@ -248,7 +248,7 @@ async fn external_token(
         ));
     };
     let verified = issuer
-        .verify(token)
+        .verify(token, state.clock.now())
         .await
         .map_err(|why| Rejection::Unauthenticated(Some(why)))?;
     if verified.user.sub.is_empty() {
@@ -257,11 +257,11 @@ async fn external_token(
         )));
     }
     Ok(Caller {
-        client_id: verified.client_id,
+        client_id: verified.client_id.clone(),
         provider: Some(issuer.issuer.clone()),
         scopes: state.config.implied_scopes(&verified.scopes).into(),
         upstream: UpstreamToken::None,
-        ..Caller::new(Via::External, verified.user)
+        ..Caller::new(Via::External, verified.user.clone())
     })
 }
 
