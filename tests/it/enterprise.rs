@@ -3,6 +3,7 @@
 //! against authhost, the test playing the enterprise identity provider with its own
 //! key (served as a JWK Set on loopback). Then every way an ID-JAG must be refused.
 
+use crate::common::instances::two_instances;
 use crate::common::sdk_servers::python_sdk;
 use crate::common::server::{Options, TestAuthhost, http, start_upstream};
 use authhost::config::{StaticClientConfig, TrustedIssuerConfig};
@@ -61,31 +62,30 @@ async fn serve_jwks(dir: &Path) -> String {
 /// confidential client the operator registered.
 async fn start(dir: &Path) -> (TestAuthhost, crate::common::upstream::Upstream) {
     let upstream = start_upstream();
-    let jwks_url = serve_jwks(dir).await;
-    let a = TestAuthhost::start(
-        &upstream,
-        Options {
-            static_clients: vec![StaticClientConfig {
-                client_id: CLIENT.into(),
-                name: Some("Corp agent".into()),
-                client_secret: Some(SECRET.into()),
-                client_secret_env: None,
-                client_secret_file: None,
-                redirect_uris: vec![],
-            }],
-            ..Options::with(move |config| {
-                config.enterprise.allow_private_hosts = true;
-                config.enterprise.issuers = vec![TrustedIssuerConfig {
-                    issuer: IDP.into(),
-                    jwks_url: jwks_url.clone(),
-                    algorithms: vec!["ES256".into()],
-                    claims: Default::default(),
-                }];
-            })
-        },
-    )
-    .await;
+    let a = TestAuthhost::start(&upstream, options(serve_jwks(dir).await)).await;
     (a, upstream)
+}
+
+fn options(jwks_url: String) -> Options {
+    Options {
+        static_clients: vec![StaticClientConfig {
+            client_id: CLIENT.into(),
+            name: Some("Corp agent".into()),
+            client_secret: Some(SECRET.into()),
+            client_secret_env: None,
+            client_secret_file: None,
+            redirect_uris: vec![],
+        }],
+        ..Options::with(move |config| {
+            config.enterprise.allow_private_hosts = true;
+            config.enterprise.issuers = vec![TrustedIssuerConfig {
+                issuer: IDP.into(),
+                jwks_url: jwks_url.clone(),
+                algorithms: vec!["ES256".into()],
+                claims: Default::default(),
+            }];
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,4 +294,42 @@ async fn every_id_jag_that_is_not_genuine_fresh_and_for_this_client_is_refused()
             .iter()
             .any(|g| g == ID_JAG_GRANT)
     );
+}
+
+/// One ID-JAG, redeemed at one instance, replayed at another sharing the database.
+async fn replayed_across_instances(backend: &str) {
+    let idp = keys().await;
+    let upstream = start_upstream();
+    let Some((a, b, _)) = two_instances(backend, &upstream, options(serve_jwks(&idp).await)).await
+    else {
+        return;
+    };
+    let key = EncodingKey::from_ec_pem(&std::fs::read(idp.join("key.pem")).unwrap()).unwrap();
+    let now = a.state.clock.now();
+    let claims = json!({"iss": IDP, "sub": "00u1alice", "aud": a.base, "client_id": CLIENT,
+                        "resource": a.url("/mcp"), "jti": "once-only", "iat": now, "exp": now + 300});
+    let id_jag = sign(&claims, &key, "machine-1", "oauth-id-jag+jwt");
+    let form = [
+        ("grant_type", ID_JAG_GRANT),
+        ("client_id", CLIENT),
+        ("client_secret", SECRET),
+        ("assertion", id_jag.as_str()),
+    ];
+    let (status, body) = a.token(&form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = b.token(&form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_jag_redeemed_at_one_instance_is_refused_at_another_sqlite() {
+    replayed_across_instances("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_jag_redeemed_at_one_instance_is_refused_at_another_postgres() {
+    replayed_across_instances("postgres").await;
 }
