@@ -6,8 +6,9 @@
 //! - [`oauth`], [`gateway`], [`dev`]: the HTTP layers, side by side: the authorization
 //!   server, the proxy in front of MCP servers, the embedded default of `serve --dev`.
 //! - [`state`]: the domain's services, composed for the handlers.
-//! - [`domain`]: grants, users, upstream tokens, resources, keys, clients, PKCE, OAuth
-//!   errors, with no request handling in them.
+//! - [`domain`]: sign-ins, grants, users, upstream tokens, resources, keys, clients,
+//!   enterprise and external tokens, PKCE, OAuth errors, with no request handling in
+//!   them.
 //! - [`registry`]: provider components and configured instances; [`config`]: the TOML
 //!   configuration; [`runtime`]: the component host; [`conformance`]: its checks.
 //! - [`store`]: SQLite / PostgreSQL state.
