@@ -3,6 +3,7 @@
 //! the keys every `tokens.key_refresh_seconds`: the newest active key signs; keys not
 //! retired verify and stay in the JWKS.
 
+use super::user::User;
 use crate::crypto::Sealer;
 use crate::store::{SigningKeyRecord, Store};
 use base64::Engine as _;
@@ -75,6 +76,42 @@ struct Keys {
     jwks: Value,
     /// The store's key rows as last read (id, active, retired): a change means reload.
     fingerprint: String,
+}
+
+/// What a token is for and who it names: the claims every access token has.
+pub struct TokenFor<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl AccessClaims {
+    /// An access token naming `user`; how it came to be (grant, provider, `auth`,
+    /// actor) the caller adds.
+    pub fn naming(user: User, token: TokenFor<'_>) -> AccessClaims {
+        AccessClaims {
+            iss: token.issuer.to_string(),
+            sub: user.sub,
+            aud: token.audience.to_string(),
+            exp: token.expires_at,
+            iat: token.issued_at,
+            jti: crate::crypto::random_token(),
+            client_id: token.client_id.to_string(),
+            scope: token.scope.to_string(),
+            gid: None,
+            idp: None,
+            auth: None,
+            act: None,
+            email: user.email,
+            name: user.name,
+            preferred_username: user.preferred_username,
+            groups: user.groups,
+            roles: user.roles,
+        }
+    }
 }
 
 pub struct Signer {

@@ -3,10 +3,14 @@
 
 pub mod authorize;
 pub mod callback;
+pub mod client_auth;
+pub mod client_credentials;
 pub mod error;
+pub mod jwt_bearer;
 pub mod metadata;
 pub mod rate_limited;
 pub mod redirect_patterns;
 pub mod register;
 pub mod revoke;
 pub mod token;
+pub mod token_exchange;

@@ -1,7 +1,7 @@
 //! Revocation (RFC 7009) and introspection (RFC 7662).
 
+use super::client_auth::authenticate_client;
 use super::error::OAuthError;
-use super::token::authenticate_client;
 use crate::crypto;
 use crate::domain::keys::AccessClaims;
 use crate::runtime::{ProviderError, TokenKind};
