@@ -49,7 +49,7 @@ fn server_metadata(state: &AppState) -> Value {
         grant_types.push(id_jag::GRANT_TYPE);
     }
     if state.resources.all().any(|r| r.delegation.is_some()) {
-        grant_types.push("urn:ietf:params:oauth:grant-type:token-exchange");
+        grant_types.push(super::token_exchange::GRANT_TYPE);
     }
     let mut doc = json!({
         "issuer": issuer,

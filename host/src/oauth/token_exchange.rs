@@ -15,11 +15,9 @@ use std::collections::HashMap;
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// RFC 8693 token exchange, for delegation: an MCP server (authenticated as the
-/// client its `delegation` names) trades the user's access token it received for a
-/// short-lived token to another API it may call, with narrowed scopes and itself named
-/// as the actor. Refused unless the user's token is for that MCP server and still
-/// stands, and the audience is one the operator allowed it.
+/// The exchange, for the client a server's `delegation` names: the new token has
+/// narrowed scopes and names the server as the actor. Refused unless the user's token
+/// is for that server and still stands, and the audience is one the operator allowed.
 pub async fn token_exchange(
     state: &AppState,
     client: &Client,
