@@ -2,10 +2,9 @@
 //! JWT signed by one of the keys it registered. Only asymmetric algorithms; the
 //! assertion names the client as issuer and subject and authhost as its audience.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use super::jwks::{self, ALGORITHMS};
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
 /// `client_assertion_type` of a JWT client assertion.
@@ -16,20 +15,6 @@ const LEEWAY_SECONDS: i64 = 30;
 /// Assertions live minutes (the MCP SDK's default is 5); one valid for longer is
 /// refused, which also bounds how long a used `jti` must be remembered.
 const MAX_LIFETIME_SECONDS: i64 = 600;
-
-/// Algorithms a client may sign with: public-key ones only, never `HS*` (the
-/// "secret" would be a public key) and never `none`.
-pub const ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
 
 #[derive(Deserialize)]
 struct AssertionClaims {
@@ -50,15 +35,7 @@ pub struct VerifiedAssertion {
 /// The client an assertion claims to be (its `sub`), read before anything is checked:
 /// only to find the keys to check it with.
 pub fn claimed_client(assertion: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Subject {
-        sub: String,
-    }
-    let payload = assertion.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<Subject>(&bytes)
-        .ok()
-        .map(|s| s.sub)
+    jwks::unverified_claim(assertion, "sub")
 }
 
 /// Check `assertion` for `client_id` against its registered keys. `audiences` are the
@@ -78,7 +55,7 @@ pub fn verify(
             header.alg
         ));
     }
-    let jwk = super::jwks::find(jwks, header.kid.as_deref())
+    let jwk = jwks::find(jwks, header.kid.as_deref())
         .ok_or("the client assertion names no key registered for this client")?;
     let key = DecodingKey::from_jwk(jwk)
         .map_err(|_| "a key registered for this client cannot verify signatures")?;
@@ -128,7 +105,9 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use ring::rand::SystemRandom;
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     use serde_json::json;

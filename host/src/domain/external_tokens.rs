@@ -5,7 +5,6 @@
 //! (`cid`, `azp`) are understood.
 
 use super::cache::ExpiringCache;
-use super::client_assertion::ALGORITHMS;
 use super::guarded_fetch::{self, FetchError};
 use super::jwks::{self, RemoteKeys};
 use super::user::User;
@@ -13,7 +12,6 @@ use crate::config::ExternalAuthConfig;
 use crate::secret::{Secret, SecretKeys};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -71,34 +69,20 @@ impl ExternalIssuer {
         key: &dyn Fn(&str) -> String,
     ) -> Result<ExternalIssuer, Vec<String>> {
         let mut problems = Vec::new();
-        let https_or_lab = |url: &Url| {
-            url.scheme() == "https" || (url.scheme() == "http" && config.allow_private_hosts)
-        };
-        match Url::parse(&config.issuer) {
-            Ok(url) if https_or_lab(&url) => {}
-            _ => problems.push(format!("{}: must be an https URL", key("issuer"))),
+        let allow_private = config.allow_private_hosts;
+        if let Err(why) = jwks::fetchable_url(&config.issuer, allow_private) {
+            problems.push(format!("{}: {why}", key("issuer")));
         }
-        let jwks_url = match Url::parse(&config.jwks_url) {
-            Ok(url) if https_or_lab(&url) => Some(url),
-            _ => {
-                problems.push(format!("{}: must be an https URL", key("jwks_url")));
-                None
-            }
-        };
-        let mut algorithms = Vec::new();
-        for name in &config.algorithms {
-            match Algorithm::from_str(name) {
-                Ok(alg) if ALGORITHMS.contains(&alg) => algorithms.push(alg),
-                _ => problems.push(format!(
-                    "{}: `{name}` is not a public-key signing algorithm",
-                    key("algorithms")
-                )),
-            }
-        }
+        let jwks_url = jwks::fetchable_url(&config.jwks_url, allow_private)
+            .map_err(|why| problems.push(format!("{}: {why}", key("jwks_url"))))
+            .ok();
+        let algorithms = jwks::algorithms(&config.algorithms, &key("algorithms"), &mut problems);
         let introspection = match &config.introspection_url {
             None => None,
             Some(url) => {
-                let url = Url::parse(url).ok().filter(&https_or_lab);
+                let url = jwks::fetchable_url(url, allow_private)
+                    .map_err(|why| problems.push(format!("{}: {why}", key("introspection_url"))))
+                    .ok();
                 let secret = SecretKeys {
                     key: "client_secret",
                     inline: config.client_secret.as_deref(),
@@ -297,7 +281,6 @@ fn read(claims: &Map<String, Value>) -> ExternalToken {
             preferred_username: text("preferred_username").or_else(|| text("upn")),
             groups: list("groups"),
             roles: list("roles"),
-            extra: Value::Object(Map::new()),
             ..User::default()
         },
         client_id: text("client_id")

@@ -6,16 +6,11 @@
 //! current keys, audience, client, lifetime; the caller checks resource, scopes and
 //! single use.
 
-use super::client_assertion::ALGORITHMS;
 use super::jwks::{self, RemoteKeys};
 use super::user::User;
 use crate::config::{EnterpriseConfig, TrustedIssuerConfig};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
-use std::str::FromStr;
-use url::Url;
 
 /// The grant type of RFC 7523 that carries an ID-JAG.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -71,28 +66,11 @@ impl TrustedIssuers {
                     issuer.issuer
                 ));
             }
-            let jwks_url = match Url::parse(&issuer.jwks_url) {
-                Ok(url) if url.scheme() == "https" => Some(url),
-                Ok(url) if url.scheme() == "http" && config.allow_private_hosts => Some(url),
-                Ok(_) => {
-                    problems.push(format!("{}: must be an https URL", key("jwks_url")));
-                    None
-                }
-                Err(e) => {
-                    problems.push(format!("{}: `{}`: {e}", key("jwks_url"), issuer.jwks_url));
-                    None
-                }
-            };
-            let mut algorithms = Vec::new();
-            for name in &issuer.algorithms {
-                match Algorithm::from_str(name) {
-                    Ok(alg) if ALGORITHMS.contains(&alg) => algorithms.push(alg),
-                    _ => problems.push(format!(
-                        "{}: `{name}` is not a public-key signing algorithm",
-                        key("algorithms")
-                    )),
-                }
-            }
+            let jwks_url = jwks::fetchable_url(&issuer.jwks_url, config.allow_private_hosts)
+                .map_err(|why| problems.push(format!("{}: {why}", key("jwks_url"))))
+                .ok();
+            let algorithms =
+                jwks::algorithms(&issuer.algorithms, &key("algorithms"), &mut problems);
             if issuer.algorithms.is_empty() {
                 problems.push(format!("{}: name at least one", key("algorithms")));
             }
@@ -135,7 +113,8 @@ impl TrustedIssuers {
                 "the assertion is not an ID-JAG (typ must be {TYP})"
             ));
         }
-        let claimed_issuer = unverified_issuer(id_jag).ok_or("the assertion names no issuer")?;
+        let claimed_issuer =
+            jwks::unverified_claim(id_jag, "iss").ok_or("the assertion names no issuer")?;
         let trusted = self
             .issuers
             .iter()
@@ -211,7 +190,6 @@ impl TrustedIssuers {
             name: text(&names.name),
             preferred_username: text(&names.username),
             groups,
-            extra: Value::Object(Map::new()),
             ..User::default()
         };
         Ok(IdJag {
@@ -223,12 +201,4 @@ impl TrustedIssuers {
             exp,
         })
     }
-}
-
-/// The `iss` an assertion claims, read before anything is checked: only to pick the
-/// issuer whose keys check it.
-fn unverified_issuer(jwt: &str) -> Option<String> {
-    let payload = jwt.split('.').nth(1)?;
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    claims.get("iss")?.as_str().map(String::from)
 }

@@ -1,11 +1,17 @@
 //! Public keys others publish as a JWK Set at a URL (enterprise identity providers,
-//! external authorization servers): fetched through the SSRF guard, cached, fetched
-//! again when stale or when a token names a key the cache lacks (a rotation shows at
-//! once; a flood of made-up key ids costs one fetch per interval), and kept in use
-//! while the publisher is unreachable.
+//! external authorization servers, machine clients): fetched through the SSRF guard,
+//! cached, fetched again when stale or when a token names a key the cache lacks (a
+//! rotation shows at once; a flood of made-up key ids costs one fetch per interval),
+//! and kept in use while the publisher is unreachable. Beside them, what every check
+//! of others' JWTs shares: the algorithms accepted and reading a claim unverified.
 
 use super::guarded_fetch::{self, FetchError};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
+use serde_json::Value;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -17,6 +23,54 @@ const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 /// Time limit of one fetch, and the largest key set accepted.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// Algorithms others may sign with: public-key ones only, never `HS*` (the
+/// "secret" would be a public key) and never `none`.
+pub const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// The configured algorithm names as algorithms; a name that is not a public-key
+/// signing algorithm is a problem named under `key`.
+pub fn algorithms(names: &[String], key: &str, problems: &mut Vec<String>) -> Vec<Algorithm> {
+    let mut algorithms = Vec::new();
+    for name in names {
+        match Algorithm::from_str(name) {
+            Ok(alg) if ALGORITHMS.contains(&alg) => algorithms.push(alg),
+            _ => problems.push(format!(
+                "{key}: `{name}` is not a public-key signing algorithm"
+            )),
+        }
+    }
+    algorithms
+}
+
+/// Where keys (or answers about tokens) are fetched from: https, or plain http where
+/// a lab allows private hosts.
+pub fn fetchable_url(raw: &str, allow_private: bool) -> Result<Url, String> {
+    match Url::parse(raw) {
+        Ok(url) if url.scheme() == "https" => Ok(url),
+        Ok(url) if url.scheme() == "http" && allow_private => Ok(url),
+        Ok(_) => Err("must be an https URL".into()),
+        Err(e) => Err(format!("`{raw}`: {e}")),
+    }
+}
+
+/// A string claim of a JWT, read before anything is checked: only to choose the keys
+/// that check it.
+pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get(name)?.as_str().map(String::from)
+}
 
 pub struct RemoteKeys {
     url: Url,

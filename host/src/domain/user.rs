@@ -4,7 +4,7 @@ use crate::runtime::Claims;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub sub: String,
     pub preferred_username: Option<String>,
@@ -19,6 +19,23 @@ pub struct User {
     /// The provider's extras (a JSON object).
     #[serde(default)]
     pub extra: Value,
+}
+
+/// No one yet: a subject to fill in, no claims, extras an empty object (the shape
+/// policies read), as every user has.
+impl Default for User {
+    fn default() -> Self {
+        User {
+            sub: String::new(),
+            preferred_username: None,
+            email: None,
+            email_verified: false,
+            name: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+            extra: Value::Object(Default::default()),
+        }
+    }
 }
 
 impl User {

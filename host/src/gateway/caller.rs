@@ -276,7 +276,6 @@ fn vouched_user(verified: &VerifiedToken) -> Caller {
         preferred_username: claims.preferred_username.clone(),
         groups: claims.groups.clone(),
         roles: claims.roles.clone(),
-        extra: serde_json::Value::Object(Default::default()),
         ..User::default()
     };
     Caller {
@@ -315,7 +314,6 @@ async fn machine_client(state: &Gateway, verified: &VerifiedToken) -> Result<Cal
                 sub: client_id.clone(),
                 name: Some(name),
                 groups: access.groups,
-                extra: serde_json::Value::Object(Default::default()),
                 ..User::default()
             };
             let identity = Arc::new(IdentityValues::of(&user));

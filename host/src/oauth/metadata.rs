@@ -1,9 +1,8 @@
 //! Discovery: RFC 8414 authorization server metadata (also at the OpenID location),
 //! RFC 9728 protected resource metadata, and the JWKS.
 
-use crate::domain::client_assertion;
-use crate::domain::id_jag;
 use crate::domain::resources::ProtectedResource as Resource;
+use crate::domain::{id_jag, jwks};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -40,7 +39,7 @@ fn server_metadata(state: &AppState) -> Value {
         "client_secret_post",
         "private_key_jwt"
     ]);
-    let assertion_algorithms: Vec<String> = client_assertion::ALGORITHMS
+    let assertion_algorithms: Vec<String> = jwks::ALGORITHMS
         .iter()
         .map(|alg| format!("{alg:?}"))
         .collect();
