@@ -4,9 +4,9 @@
 //! call, all cross-origin fetches: CORS); (b) the real MCP Inspector, which does its
 //! OAuth through its own backend.
 
+use crate::common::clients::node;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// `serve --dev` on a free port: the development IdP, the demo MCP server at `/mcp`,
 /// CORS for any origin. Its MCP URL.
@@ -40,44 +40,14 @@ fn chromium_available() -> bool {
     false
 }
 
-/// Run `node tests/<folder>/run.mjs --url <url>` (after `npm ci` there, once) and
-/// return its one-line JSON result.
+/// Run `node tests/<folder>/run.mjs` against `url`, signing in as alice.
 async fn run(folder: &'static str, url: String) -> Value {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("screenshots-{folder}"));
-    let output = tokio::task::spawn_blocking(move || {
-        if !dir.join("node_modules").exists() {
-            let status = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(status.success(), "npm ci in tests/{folder} failed");
-        }
-        Command::new("node")
-            .arg(dir.join("run.mjs"))
-            .args(["--url", &url, "--username", "alice", "--password", "alice"])
-            .arg("--screenshot-dir")
-            .arg(&shots)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "{folder}: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    assert_eq!(
-        result["ok"],
-        true,
-        "{result}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    result
+    let mut args: Vec<String> = ["--url", &url, "--username", "alice", "--password", "alice"]
+        .map(String::from)
+        .into();
+    args.extend(["--screenshot-dir".into(), shots.display().to_string()]);
+    node(folder, "run.mjs", args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,10 @@
 //! actor. And each refusal: another server's token, an audience or scope beyond what
 //! the operator allowed, a revoked grant, a client that is not the server's.
 
-use crate::common::server::{Browser, Options, TestAuthhost, http, start_upstream};
-use authhost::config::{DelegationConfig, StaticClientConfig};
+use crate::common::server::{
+    Browser, Options, TestAuthhost, confidential_client, http, start_upstream,
+};
+use authhost::config::DelegationConfig;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -17,14 +19,11 @@ const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 fn options() -> Options {
     Options {
-        static_clients: vec![StaticClientConfig {
-            client_id: SERVER_CLIENT.into(),
-            name: Some("Docs MCP server".into()),
-            client_secret: Some(SERVER_SECRET.into()),
-            client_secret_env: None,
-            client_secret_file: None,
-            redirect_uris: vec![],
-        }],
+        static_clients: vec![confidential_client(
+            SERVER_CLIENT,
+            "Docs MCP server",
+            SERVER_SECRET,
+        )],
         ..Options::with(|config| {
             if let Some(demo) = config.mcp_servers.get_mut("demo") {
                 demo.delegation = Some(DelegationConfig {

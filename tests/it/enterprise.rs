@@ -3,79 +3,31 @@
 //! against authhost, the test playing the enterprise identity provider with its own
 //! key (served as a JWK Set on loopback). Then every way an ID-JAG must be refused.
 
+use crate::common::clients::{key_pair, python, serve_public_keys};
 use crate::common::instances::two_instances;
-use crate::common::sdk_servers::python_sdk;
-use crate::common::server::{Options, TestAuthhost, http, start_upstream};
-use authhost::config::{StaticClientConfig, TrustedIssuerConfig};
-use axum::Router;
-use axum::routing::get;
+use crate::common::server::{Options, TestAuthhost, confidential_client, http, start_upstream};
+use authhost::config::TrustedIssuerConfig;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const IDP: &str = "https://idp.corp.example";
 const CLIENT: &str = "corp-agent";
 const SECRET: &str = "corp-agent-secret-0123456789";
 const ID_JAG_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-fn client_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("machine-clients/client.py")
-}
-
-async fn python(args: &[String]) -> Value {
-    let output = tokio::process::Command::new(python_sdk().await)
-        .arg(client_script())
-        .args(args)
-        .output()
-        .await
-        .expect("run tests/machine-clients/client.py");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "client.py {args:?}: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-/// An EC key pair (`key.pem`, `jwks.json` with key id `machine-1`) in a new folder.
-async fn keys() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("idp-keys-{}", authhost::crypto::random_token()));
-    std::fs::create_dir_all(&dir).unwrap();
-    python(&["keygen".into(), dir.display().to_string()]).await;
-    dir
-}
-
-/// The identity provider's JWK Set, served on loopback; its URL.
-async fn serve_jwks(dir: &Path) -> String {
-    let jwks = std::fs::read_to_string(dir.join("jwks.json")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/keys", get(move || async move { jwks }));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/keys")
-}
-
 /// authhost trusting the identity provider whose keys are in `dir`, with one
 /// confidential client the operator registered.
 async fn start(dir: &Path) -> (TestAuthhost, crate::common::upstream::Upstream) {
     let upstream = start_upstream();
-    let a = TestAuthhost::start(&upstream, options(serve_jwks(dir).await)).await;
+    let a = TestAuthhost::start(&upstream, options(serve_public_keys(dir).await)).await;
     (a, upstream)
 }
 
 fn options(jwks_url: String) -> Options {
     Options {
-        static_clients: vec![StaticClientConfig {
-            client_id: CLIENT.into(),
-            name: Some("Corp agent".into()),
-            client_secret: Some(SECRET.into()),
-            client_secret_env: None,
-            client_secret_file: None,
-            redirect_uris: vec![],
-        }],
+        static_clients: vec![confidential_client(CLIENT, "Corp agent", SECRET)],
         ..Options::with(move |config| {
             config.enterprise.allow_private_hosts = true;
             config.enterprise.issuers = vec![TrustedIssuerConfig {
@@ -90,7 +42,7 @@ fn options(jwks_url: String) -> Options {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_redeems_an_id_jag_and_calls_the_server_as_the_user() {
-    let idp = keys().await;
+    let idp = key_pair().await;
     let (a, _upstream) = start(&idp).await;
     let args: Vec<String> = [
         "id-jag",
@@ -137,7 +89,7 @@ fn sign(claims: &Value, key: &EncodingKey, kid: &str, typ: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_id_jag_that_is_not_genuine_fresh_and_for_this_client_is_refused() {
-    let idp = keys().await;
+    let idp = key_pair().await;
     let (a, _upstream) = start(&idp).await;
     let key = EncodingKey::from_ec_pem(&std::fs::read(idp.join("key.pem")).unwrap()).unwrap();
     let now = a.state.clock.now();
@@ -249,7 +201,7 @@ async fn every_id_jag_that_is_not_genuine_fresh_and_for_this_client_is_refused()
         "not a signed JWT",
     );
     // A key the issuer does not publish; a forged signature under its key id.
-    let other = keys().await;
+    let other = key_pair().await;
     let other_key =
         EncodingKey::from_ec_pem(&std::fs::read(other.join("key.pem")).unwrap()).unwrap();
     let unpublished = sign(&claims("j-11"), &other_key, "rogue-key", "oauth-id-jag+jwt");
@@ -298,9 +250,10 @@ async fn every_id_jag_that_is_not_genuine_fresh_and_for_this_client_is_refused()
 
 /// One ID-JAG, redeemed at one instance, replayed at another sharing the database.
 async fn replayed_across_instances(backend: &str) {
-    let idp = keys().await;
+    let idp = key_pair().await;
     let upstream = start_upstream();
-    let Some((a, b, _)) = two_instances(backend, &upstream, options(serve_jwks(&idp).await)).await
+    let Some((a, b, _)) =
+        two_instances(backend, &upstream, options(serve_public_keys(&idp).await)).await
     else {
         return;
     };

@@ -5,12 +5,11 @@
 //! that provider (discovery from authhost's 401, registration, login, token), then
 //! calls the server through authhost.
 
+use crate::common::clients::node;
 use crate::common::server::{Browser, Options, TestAuthhost, mcp_server, start_upstream_with};
 use authhost::config::{AuthMode, ExternalAuthConfig, McpServerConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::process::Command;
 
 async fn start() -> (TestAuthhost, crate::common::upstream::Upstream) {
     let upstream = start_upstream_with(json!({
@@ -76,31 +75,17 @@ async fn opaque_tokens_of_the_external_server_are_introspected() {
 
 async fn sign_in_externally(path: &str) {
     let (a, upstream) = start().await;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("e2e");
-    let url = a.url(path);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("mcp-client.mjs"))
-            .args(["--url", &url, "--mode", "headless"])
-            .args(["--username", "alice", "--password", "alice-password"])
-            .output()
-            .expect("run node tests/e2e/mcp-client.mjs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "client output: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    assert_eq!(
-        result["ok"],
-        true,
-        "{result}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        "--url",
+        &a.url(path),
+        "--mode",
+        "headless",
+        "--username",
+        "alice",
+        "--password",
+        "alice-password",
+    ];
+    let result = node("e2e", "mcp-client.mjs", args.map(String::from).into()).await;
     let whoami: Value = serde_json::from_str(result["first"].as_str().unwrap()).unwrap();
     assert_eq!(whoami["subject"], "alice-sub");
     assert_eq!(whoami["auth"], "external");

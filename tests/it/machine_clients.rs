@@ -5,36 +5,13 @@
 //! wrong secret, a replayed or forged assertion, scopes and servers beyond what the
 //! operator allowed, clients that are not machine clients.
 
-use crate::common::sdk_servers::python_sdk;
+use crate::common::clients::{key_pair, python, serve_public_keys};
 use crate::common::server::{Options, TestAuthhost, http, start_upstream};
 use authhost::cli::admin;
 use authhost::domain::clients::{ClientKeys, MachineAccess, NewClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-
-fn client_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("machine-clients/client.py")
-}
-
-/// Run the Python client; its one line of JSON output.
-async fn python(args: Vec<String>) -> Value {
-    let python = python_sdk().await;
-    let output = tokio::process::Command::new(python)
-        .arg(client_script())
-        .args(&args)
-        .output()
-        .await
-        .expect("run tests/machine-clients/client.py");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "client.py {args:?}: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
 
 /// Call `whoami` at `/mcp` as a machine client: `auth` is the credential's arguments.
 async fn call(a: &TestAuthhost, client_id: &str, auth: &[&str]) -> Value {
@@ -43,7 +20,7 @@ async fn call(a: &TestAuthhost, client_id: &str, auth: &[&str]) -> Value {
         .into();
     args.extend(["--client-id".into(), client_id.into()]);
     args.extend(auth.iter().map(|s| s.to_string()));
-    python(args).await
+    python(&args).await
 }
 
 async fn machine(
@@ -60,16 +37,6 @@ async fn machine(
     admin::add_machine_client(&a.state.store, "nightly-report", access, keys)
         .await
         .unwrap()
-}
-
-/// A key pair made by the client script, in a folder of its own: `key.pem` (private)
-/// and `jwks.json`.
-async fn client_keys() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("machine-keys-{}", authhost::crypto::random_token()));
-    std::fs::create_dir_all(&dir).unwrap();
-    python(vec!["keygen".into(), dir.display().to_string()]).await;
-    dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +80,7 @@ async fn a_machine_client_with_a_secret_calls_a_server_as_itself() {
 async fn a_machine_client_with_private_key_jwt_calls_a_server_and_cannot_replay() {
     let upstream = start_upstream();
     let a = TestAuthhost::start(&upstream, Options::default()).await;
-    let keys = client_keys().await;
+    let keys = key_pair().await;
     let set = admin::read_public_jwks(&keys.join("jwks.json")).unwrap();
     let bot = machine(&a, &["demo"], &[], Some(ClientKeys::Set(set))).await;
     assert!(
@@ -185,7 +152,7 @@ async fn a_machine_client_with_private_key_jwt_calls_a_server_and_cannot_replay(
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))
     );
-    let forger = client_keys().await;
+    let forger = key_pair().await;
     let forged_key =
         EncodingKey::from_ec_pem(&std::fs::read(forger.join("key.pem")).unwrap()).unwrap();
     let (status, body) = refusal(sign(claims("forged", &a.base), &forged_key)).await;
@@ -366,15 +333,8 @@ async fn only_operator_made_machine_clients_use_client_credentials() {
 async fn a_machine_client_may_publish_its_keys_at_a_url() {
     let upstream = start_upstream();
     let a = TestAuthhost::start(&upstream, Options::default()).await;
-    let keys = client_keys().await;
-    let published = std::fs::read_to_string(keys.join("jwks.json")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || async move { published }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let keys = key_pair().await;
+    let url = serve_public_keys(&keys).await;
     let bot = machine(
         &a,
         &["demo"],

@@ -3,10 +3,10 @@
 //! login, `whoami`, and a refresh after the access token expires. Once driven by
 //! fetch, once by real headless Chromium clicking through the pages.
 
+use crate::common::clients::node;
 use crate::common::server::{Options, TestAuthhost, start_upstream};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 
 const ACCESS_TOKEN_TTL: u64 = 3;
 
@@ -20,50 +20,13 @@ async fn run_client(mode: &'static str) {
         },
     )
     .await;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("e2e");
-    if !dir.join("node_modules/@modelcontextprotocol/sdk").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "npm ci in tests/e2e failed");
-    }
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("screenshots-{mode}"));
-    let url = a.url("/mcp");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("mcp-client.mjs"))
-            .args([
-                "--url",
-                &url,
-                "--mode",
-                mode,
-                "--username",
-                "alice",
-                "--password",
-                "alice-password",
-            ])
-            .arg("--screenshot-dir")
-            .arg(&shots)
-            .output()
-            .expect("run node tests/e2e/mcp-client.mjs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "client output: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    assert_eq!(
-        result["ok"],
-        true,
-        "{result}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut args: Vec<String> = ["--url", &a.url("/mcp"), "--mode", mode]
+        .map(String::from)
+        .into();
+    args.extend(["--username", "alice", "--password", "alice-password"].map(String::from));
+    args.extend(["--screenshot-dir".into(), shots.display().to_string()]);
+    let result = node("e2e", "mcp-client.mjs", args).await;
     let first: Value = serde_json::from_str(result["first"].as_str().unwrap()).unwrap();
     assert_eq!(first["subject"], "alice-sub");
     assert_eq!(first["email"], "alice@example.com");

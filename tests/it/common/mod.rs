@@ -1,5 +1,6 @@
 //! Shared test support: runtimes, components, a local HTTP server, the OpenID provider.
 
+pub mod clients;
 pub mod instances;
 pub mod mcp_server;
 pub mod postgres;

@@ -303,6 +303,19 @@ impl TestAuthhost {
     }
 }
 
+/// A confidential client the operator configured (`[[clients]]`), for grants without
+/// redirects.
+pub fn confidential_client(client_id: &str, name: &str, secret: &str) -> StaticClientConfig {
+    StaticClientConfig {
+        client_id: client_id.into(),
+        name: Some(name.into()),
+        client_secret: Some(secret.into()),
+        client_secret_env: None,
+        client_secret_file: None,
+        redirect_uris: vec![],
+    }
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
